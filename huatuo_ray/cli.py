@@ -1,0 +1,137 @@
+"""The ``huatuo-ray`` command: one thin subcommand per job."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import yaml
+
+from huatuo_ray.recipe import Recipe, RecipeError, SourceConfig, load_recipe
+
+app = typer.Typer(help="HuatuoGPT-II one-stage domain adaptation on Ray.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+recipe_app = typer.Typer(help="Inspect and validate recipes.", no_args_is_help=True)
+app.add_typer(recipe_app, name="recipe")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="Recipe YAML file (default: built-in defaults).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe value for this run: dotted.key=value (repeatable).")]
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("HUATUO_LOG", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _load(config: Optional[Path], overrides: Optional[list[str]]) -> Recipe:
+    try:
+        return load_recipe(config, overrides or [])
+    except RecipeError as e:
+        _fail(str(e))
+        raise  # unreachable
+
+
+def _input_sources(inputs: list[str], source_type: str, language: str, fmt: str, text_field: str) -> list[SourceConfig]:
+    try:
+        return [
+            SourceConfig(name=f"input{i}" if len(inputs) > 1 else "input", path=p, type=source_type, language=language,
+                         format=fmt, text_field=text_field.split(",") if "," in text_field else text_field)
+            for i, p in enumerate(inputs)
+        ]
+    except Exception as e:  # pydantic ValidationError: show the bad option
+        _fail(f"invalid --input options: {e}")
+        raise
+
+
+@app.command()
+def curate(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (kept/, dropped/, quarantined/, stats.json).")],
+    input: Annotated[Optional[list[str]], typer.Option("--input", "-i", help="Input file, directory or glob; replaces the recipe's sources (repeatable).")] = None,
+    config: ConfigOpt = None,
+    stages: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the recipe's stages, run in recipe order.")] = None,
+    set_: SetOpt = None,
+    source_type: Annotated[str, typer.Option(help="Source type for --input: web, literature, encyclopedia, books, sft.")] = "web",
+    language: Annotated[str, typer.Option(help="Language for --input: zh, en or detect.")] = "detect",
+    format: Annotated[str, typer.Option(help="Reader for --input: auto, jsonl, parquet, text, text_blocks, conversations.")] = "auto",
+    text_field: Annotated[str, typer.Option(help="Text field(s) for --input records; comma-separated to join several.")] = "text",
+    overwrite: Annotated[bool, typer.Option(help="Discard an existing output directory instead of resuming it.")] = False,
+) -> None:
+    """Curate a raw corpus: dictionary-density filter and windowed segmentation on Ray Data.
+
+    Rerunning the same command resumes: finished work units are skipped.
+    """
+    _setup_logging()
+    recipe = _load(config, set_)
+    if input:
+        recipe = recipe.model_copy(update={"sources": _input_sources(input, source_type, language, format, text_field)})
+    _run_curate(recipe, output, [s.strip() for s in stages.split(",") if s.strip()] if stages else None, overwrite)
+
+
+def _run_curate(recipe: Recipe, output: Path, stages: list[str] | None, overwrite: bool) -> dict:
+    from huatuo_ray.curate.pipeline import run_curation
+    from huatuo_ray.io.output import OutputMismatch
+    from huatuo_ray.io.units import InputError
+    from huatuo_ray.runtime import init_ray
+
+    try:
+        init_ray(recipe.ray)
+        result = run_curation(recipe, output, stages=stages, overwrite=overwrite)
+    except (OutputMismatch, InputError, ValueError) as e:
+        _fail(str(e))
+        raise
+    typer.echo(f"stats: {result.output / 'stats.json'}   plots: {', '.join(result.stats.get('plots', []))}")
+    return result.stats
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where the demo writes its run.")] = Path("runs/demo"),
+    overwrite: Annotated[bool, typer.Option(help="Start the demo from scratch.")] = False,
+) -> None:
+    """Run the local demo end to end on the bundled sample corpus (configs/local.yaml)."""
+    _setup_logging()
+    recipe = _load(REPO_ROOT / "configs" / "local.yaml", [])
+    sources = [s.model_copy(update={"path": str(REPO_ROOT / s.path)}) if not os.path.isabs(s.path) else s for s in recipe.sources]
+    recipe = recipe.model_copy(update={"sources": sources})
+    stats = _run_curate(recipe, output / "curate", None, overwrite)
+    led = stats["ledger"]
+    typer.echo(f"demo done: {led['records']:,} records -> {led['kept_rows']:,} segments from "
+               f"{led['kept_documents']:,} documents in {output / 'curate' / 'kept'}")
+
+
+@app.command()
+def stats(output: Annotated[Path, typer.Argument(help="A curation output directory.")]) -> None:
+    """Print the ledger table of a finished run."""
+    from huatuo_ray.curate.report import summary_table
+
+    path = output / "stats.json"
+    if not path.exists():
+        _fail(f"{path} does not exist (has the run finished?)")
+    typer.echo(summary_table(json.loads(path.read_text(encoding="utf-8"))))
+
+
+@recipe_app.command("show")
+def recipe_show(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved recipe (defaults + file + overrides) as YAML."""
+    typer.echo(yaml.safe_dump(_load(config, set_).model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+
+
+@recipe_app.command("validate")
+def recipe_validate(config: Annotated[Path, typer.Argument(help="Recipe YAML file.")], set_: SetOpt = None) -> None:
+    """Validate a recipe; errors name the bad key and value."""
+    _load(config, set_)
+    typer.echo(f"{config}: ok")
+
+
+if __name__ == "__main__":
+    app()

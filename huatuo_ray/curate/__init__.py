@@ -1,0 +1,1 @@
+"""Curation stages: density filter, windowed segmentation (quality and dedup come later)."""

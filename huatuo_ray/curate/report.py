@@ -1,0 +1,133 @@
+"""End of a curation run: add up unit ledgers, verify the files, write stats.json, table and plots."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from huatuo_ray.curate.histograms import DENSITY_BINS, LENGTH_BIN, LENGTH_BINS, Histograms
+from huatuo_ray.io.output import OutputDir, write_json_atomic
+from huatuo_ray.ledger import Ledger, LedgerError
+from huatuo_ray.recipe import Recipe
+
+
+def finish_run(
+    recipe: Recipe, stages: list[str], out_dir: OutputDir, unit_ids: list[str], started: float, done_before: int, ran: int
+) -> dict[str, Any]:
+    """Aggregate every unit's marker, check the ledger against the files, write stats and plots."""
+    markers = out_dir.markers(unit_ids)
+    missing = len(unit_ids) - len(markers)
+    if missing:
+        raise LedgerError(f"{missing} work units have no completion marker after the run")
+    total, by_source, hist = Ledger(), {}, Histograms()
+    for m in markers:
+        unit = Ledger.from_dict(m["ledger"])
+        unit.check(f"unit {m['unit_id']}")
+        _verify_files(out_dir, m["unit_id"], unit)
+        total.merge(unit)
+        by_source.setdefault(m["unit"]["source"], Ledger()).merge(unit)
+        hist.merge(Histograms.from_dict(m["hist"]))
+    total.check("run")
+    stats = {
+        "job": "curate",
+        "output": str(out_dir.root),
+        "recipe_fingerprint": recipe.fingerprint("sources", "curate"),
+        "stages": stages,
+        "units": {"total": len(unit_ids), "done_before_this_run": done_before, "run_now": ran},
+        "elapsed_s": round(time.time() - started, 3),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "balanced": True,
+        "ledger": total.to_dict(),
+        "by_source": {k: v.to_dict() for k, v in sorted(by_source.items())},
+        "histograms": hist.to_dict(),
+    }
+    write_json_atomic(out_dir.root / "stats.json", stats)
+    stats["plots"] = write_plots(hist, out_dir.root / "plots")
+    write_json_atomic(out_dir.root / "stats.json", stats)
+    print(summary_table(stats))
+    return stats
+
+
+def _verify_files(out_dir: OutputDir, unit_id: str, ledger: Ledger) -> None:
+    rows = out_dir.row_counts(unit_id)
+    expected = {
+        "kept": ledger.kept_rows,
+        "dropped": sum(s.dropped_total for s in ledger.stages),
+        "quarantined": ledger.quarantined_total,
+    }
+    if rows != expected:
+        raise LedgerError(f"unit {unit_id}: rows on disk {rows} != ledger {expected}")
+
+
+def summary_table(stats: dict[str, Any]) -> str:
+    """The readable end-of-run table: per step rows in / kept / dropped and the top reasons."""
+    led = stats["ledger"]
+    table = Table(title=f"curation ledger: {stats['output']}", show_lines=False)
+    for col in ("step", "in", "kept", "out", "dropped / quarantined", "top reasons"):
+        table.add_column(col, justify="left" if col in ("step", "top reasons") else "right")
+    table.add_row("read", f"{led['records']:,}", f"{led['records'] - led['quarantined']:,}",
+                  f"{led['records'] - led['quarantined']:,}", f"{led['quarantined']:,}",
+                  _top(led["quarantined_by_reason"]))
+    for s in led["stages"]:
+        table.add_row(s["name"], f"{s['rows_in']:,}", f"{s['kept_in']:,}", f"{s['rows_out']:,}",
+                      f"{s['dropped']:,}", _top(s["dropped_by_reason"]))
+    buf = io.StringIO()
+    Console(file=buf, width=140, force_terminal=False).print(table)
+    balance = (f"input records {led['records']:,} = kept documents {led['kept_documents']:,} + dropped "
+               f"{led['dropped_documents']:,} + quarantined {led['quarantined']:,}   (kept rows: {led['kept_rows']:,}; "
+               f"units: {stats['units']['total']}, {stats['units']['done_before_this_run']} resumed)")
+    return buf.getvalue() + balance
+
+
+def _top(reasons: dict[str, int], n: int = 3) -> str:
+    items = list(reasons.items())[:n]
+    more = len(reasons) - n
+    text = "; ".join(f"{r} x{c:,}" for r, c in items)
+    return text + (f"; +{more} more" if more > 0 else "")
+
+
+def write_plots(hist: Histograms, folder: Path) -> list[str]:
+    """Density histograms (kept vs dropped, per language) and kept-row lengths, as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    if hist.density:
+        langs = sorted(hist.density)
+        fig, axes = plt.subplots(1, len(langs), figsize=(6 * len(langs), 4), squeeze=False)
+        xs = [i / DENSITY_BINS for i in range(DENSITY_BINS)]
+        for ax, lang in zip(axes[0], langs):
+            for outcome, colour in (("dropped", "tab:red"), ("kept", "tab:green")):
+                bins = hist.density[lang].get(outcome)
+                if bins:
+                    ax.bar(xs, bins, width=1 / DENSITY_BINS, align="edge", alpha=0.6, color=colour, label=outcome)
+            ax.set_title(f"dictionary density ({lang})")
+            ax.set_xlabel("density")
+            ax.set_ylabel("documents")
+            ax.set_xlim(0, 0.6)
+            ax.legend()
+        fig.tight_layout()
+        path = folder / "density.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(str(path))
+    if any(hist.kept_chars):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.bar([i * LENGTH_BIN for i in range(LENGTH_BINS)], hist.kept_chars, width=LENGTH_BIN, align="edge")
+        ax.set_title("kept rows by length")
+        ax.set_xlabel(f"characters (last bar: >= {(LENGTH_BINS - 1) * LENGTH_BIN})")
+        ax.set_ylabel("rows")
+        fig.tight_layout()
+        path = folder / "kept_lengths.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(str(path))
+    return written

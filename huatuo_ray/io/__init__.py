@@ -1,0 +1,1 @@
+"""Input planning and readers, atomic output writers, completion markers."""

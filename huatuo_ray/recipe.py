@@ -1,0 +1,214 @@
+"""The run recipe: pydantic models, YAML loading and ``--set key=value`` overrides.
+
+One YAML file describes a run. Defaults reproduce the HuatuoGPT-II paper; every value can be
+overridden for one run from the command line with ``--set dotted.key=value`` (the value is parsed
+as YAML, so ``--set curate.segment.max_chars=400`` gives an int).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from huatuo_ray.curate.density import DensityConfig
+from huatuo_ray.curate.segment import SegmentConfig
+
+SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
+Language = Literal["zh", "en", "detect"]
+InputFormat = Literal["auto", "jsonl", "parquet", "text", "text_blocks", "conversations"]
+CURATION_STAGES = ("density", "segment")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(_Strict):
+    """One input source: where it is, what kind of text it holds, how to read it."""
+
+    name: str = Field(description="Short name, used in document ids and output file names.")
+    path: str = Field(description="A file, a directory (read recursively) or a glob pattern.")
+    type: SourceType = Field(description="Source type; the priority sampler orders sources by it.")
+    language: Language = Field("detect", description="zh, en, or detect per document (by script).")
+    format: InputFormat = Field("auto", description="Reader; auto picks by file extension.")
+    text_field: str | list[str] = Field(
+        "text", description="Field holding the text (JSONL/Parquet); a list joins several fields with a newline."
+    )
+    id_field: str = Field("id", description="Field holding the record's own id, used when present.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, v: str) -> str:
+        if not v or not all(c.isalnum() or c in "-_." for c in v):
+            raise ValueError("source name must be non-empty and use only letters, digits, '-', '_' or '.'")
+        return v
+
+
+class StageRuntime(_Strict):
+    """How one stage maps onto Ray: tasks (default, fused with neighbours) or an actor pool."""
+
+    num_cpus: float = Field(1.0, gt=0)
+    num_gpus: float = Field(0.0, ge=0)
+    actors: tuple[int, int] | None = Field(
+        None, description="(min, max) actor-pool size; null runs the stage as Ray tasks."
+    )
+
+
+class CurateConfig(_Strict):
+    """The curation job: which stages run, in which order, with what settings."""
+
+    stages: list[Literal["density", "segment"]] = Field(
+        default_factory=lambda: list(CURATION_STAGES), description="Curation stages, in order."
+    )
+    density: DensityConfig = Field(default_factory=DensityConfig)
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    unit_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Uncompressed JSONL files are split into work units of about this size."
+    )
+    parquet_rows_per_unit: int = Field(100_000, gt=0, description="Parquet row groups are grouped up to this many rows.")
+    max_record_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Records larger than this are quarantined instead of processed."
+    )
+    keep_dropped_text: bool = Field(True, description="Store the text of dropped records in dropped/ for audit.")
+    excerpt_chars: int = Field(300, ge=0, description="Length of the raw excerpt kept with quarantined records.")
+    resources: dict[str, StageRuntime] = Field(
+        default_factory=dict, description="Per-stage Ray resources, keyed by stage name (read, density, segment, write)."
+    )
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"stages must not repeat: {v}")
+        return v
+
+    @field_validator("resources")
+    @classmethod
+    def _known_resource_keys(cls, v: dict[str, StageRuntime]) -> dict[str, StageRuntime]:
+        unknown = set(v) - {"read", "write", *CURATION_STAGES}
+        if unknown:
+            raise ValueError(f"unknown stage(s) in resources: {sorted(unknown)}")
+        return v
+
+
+class RayConfig(_Strict):
+    """Where to run: the cluster named by RAY_ADDRESS / ``address``, else a local Ray started on demand."""
+
+    address: str | None = Field(None, description="Ray cluster address; the RAY_ADDRESS env var takes precedence.")
+    num_cpus: int | None = Field(None, gt=0, description="CPUs for a local Ray (default: all).")
+    object_store_memory_mb: int | None = Field(None, gt=0, description="Object store size for a local Ray.")
+
+
+class Recipe(_Strict):
+    """A whole run. Load with :func:`load_recipe`."""
+
+    name: str = "huatuogpt2"
+    sources: list[SourceConfig] = Field(default_factory=list)
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, v: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"source names must be unique, repeated: {sorted(dup)}")
+        return v
+
+    def fingerprint(self, *parts: str) -> str:
+        """Hash of the recipe sections that decide a job's output (e.g. ``"sources", "curate"``)."""
+        return hashlib.sha256(json.dumps(self.output_affecting(*parts), sort_keys=True).encode()).hexdigest()[:16]
+
+    def output_affecting(self, *parts: str) -> dict[str, Any]:
+        """The sections of the recipe that change output, without runtime-only settings."""
+        data = self.model_dump(mode="json")
+        picked = {p: data[p] for p in parts}
+        if "curate" in picked:
+            picked["curate"].pop("resources", None)
+        return picked
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be loaded or validated; the message names the key and the value."""
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid recipe ({origin}):"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        value = e.get("input")
+        shown = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, dict) else "{...}"
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        lines.append(f"  {key} = {shown}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Apply one ``dotted.key=value`` override to a raw recipe dict (value parsed as YAML)."""
+    if "=" not in assignment:
+        raise RecipeError(f"override {assignment!r} must look like key=value (e.g. curate.segment.max_chars=400)")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise RecipeError(f"override key {key!r} is not a dotted path")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise RecipeError(f"override {key} = {raw!r}: value is not valid YAML ({e})") from None
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = _list_item(node, part, parts[: i + 1])
+            continue
+        if not isinstance(node, dict):
+            raise RecipeError(f"override {key}: {'.'.join(parts[:i])} is not a mapping")
+        node = node.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        idx = _list_index(node, last, parts)
+        node[idx] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise RecipeError(f"override {key}: {'.'.join(parts[:-1])} is not a mapping")
+
+
+def _list_index(node: list, part: str, path: list[str]) -> int:
+    if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+        raise RecipeError(f"override {'.'.join(path)}: {part!r} is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def _list_item(node: list, part: str, path: list[str]) -> Any:
+    return node[_list_index(node, part, path)]
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Load and validate a recipe file (or the defaults when ``path`` is None), applying overrides."""
+    data: dict[str, Any] = {}
+    origin = "defaults"
+    if path is not None:
+        origin = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise RecipeError(f"cannot read recipe {path}: {e.strerror}") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise RecipeError(f"recipe {path} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"recipe {path} must be a mapping at the top level, got {type(data).__name__}")
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(_format_validation_error(e, origin)) from None

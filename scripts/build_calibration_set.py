@@ -1,0 +1,245 @@
+#!/usr/bin/env python
+"""Build a labelled calibration set for the density filter from /work/shared/data.
+
+Output: JSONL, one paragraph per line:
+  {"text": ..., "language": "zh"|"en", "label": "medical"|"other", "source": ..., "split": "train"|"test"}
+
+Sources
+  zh medical : corpus/fever.txt (infectious-disease textbook), corpus/medical_corpus.txt (问+答 pairs),
+               corpus/medical_sft_1K_format.jsonl (question + gpt answer), benchmarks/cmmlu/test (question
+               stem + options of the medical subjects; CC BY-NC-SA: evaluation only)
+  zh other   : corpus/tianlongbabu.txt (novel), Chinese turns of corpus/sharegpt_zh_1K_format.jsonl
+  en medical : en_medical/MedQuAD/**/*.xml (<Answer> texts)
+  en other   : corpus/en_article_tail500.txt (lines joined into paragraphs), English turns of
+               corpus/sharegpt_zh_1K_format.jsonl
+ShareGPT turns are general-domain but some are about health: a paragraph is left out of "other" when it
+contains MEDICAL_KEYWORDS_* at least twice (counted with overlaps allowed; the numbers are printed). Code
+blocks (``` fenced) are removed from ShareGPT turns and paragraphs that are mostly not prose are skipped.
+
+Paragraph lengths: zh 80-600 characters, en 40-150 words (longer texts are cut at sentence ends, short
+neighbouring lines are merged). Each source is capped (deterministically: by hash) so no source dominates.
+split = "test" when the first byte of sha1(text) mod 10 < 3 (about 30 %), else "train".
+
+fever.txt and tianlongbabu.txt are copyrighted: write the output OUTSIDE the git tree (default /tmp).
+
+Usage: python scripts/build_calibration_set.py [OUT.jsonl] [--data /work/shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import hashlib
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+ZH_MIN, ZH_MAX = 80, 600
+EN_MIN, EN_MAX = 40, 150
+CAPS = {
+    "fever": 700,
+    "medical_corpus": 200,
+    "medical_sft": 500,
+    "cmmlu": 300,
+    "tianlongbabu": 700,
+    "sharegpt_zh": 1000,
+    "medquad": 1500,
+    "en_article": 500,
+    "sharegpt_en": 1000,
+}
+
+MEDICAL_KEYWORDS_ZH = [
+    "医", "病", "药", "症", "患者", "诊", "疗", "疫", "癌", "护理", "健康", "身体", "手术", "感染", "细胞",
+    "营养", "心理", "血", "疼", "痛", "孕", "康复", "体检", "炎",
+]
+MEDICAL_KEYWORDS_EN = [
+    "medic", "doctor", "patient", "disease", "health", "symptom", "treatment", "hospital", "clinic",
+    "therap", "drug", "diagnos", "nurse", "surgery", "pain", "cancer", "infection", "vaccin", "virus",
+    "mental", "diet", "nutrition", "pregnan", "blood", "injur", "illness", "pharma", "body",
+]
+
+_ZH_SENT = re.compile(r"(?<=[。！？；!?])")
+_EN_SENT = re.compile(r"(?<=[.!?])\s+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+_WORD = re.compile(r"[^\W_]+")
+_FENCE = re.compile(r"```.*?(```|$)", re.S)
+
+
+def sha(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def split_of(text: str) -> str:
+    return "test" if int(sha(text)[:2], 16) % 10 < 3 else "train"
+
+
+def n_units(text: str, lang: str) -> int:
+    return len(re.sub(r"\s+", "", text)) if lang == "zh" else len(_WORD.findall(text))
+
+
+def sentences(text: str, lang: str) -> list[str]:
+    parts = _ZH_SENT.split(text) if lang == "zh" else _EN_SENT.split(text)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def paragraphs(blocks: list[str], lang: str) -> list[str]:
+    """Merge short blocks and cut long ones at sentence ends into paragraphs of realistic length."""
+    lo, hi = (ZH_MIN, ZH_MAX) if lang == "zh" else (EN_MIN, EN_MAX)
+    joiner = "" if lang == "zh" else " "
+    out: list[str] = []
+    cur: list[str] = []
+
+    def flush():
+        if cur:
+            t = joiner.join(cur).strip()
+            if n_units(t, lang) >= lo:
+                out.append(t)
+            cur.clear()
+
+    for block in blocks:
+        block = block.strip()
+        if not block:
+            continue
+        for s in sentences(block, lang):
+            if n_units(s, lang) > hi:  # a single overlong "sentence": cut hard
+                flush()
+                step = hi if lang == "zh" else None
+                if lang == "zh":
+                    out += [s[i:i + step] for i in range(0, len(s), step) if n_units(s[i:i + step], lang) >= lo]
+                else:
+                    w = s.split()
+                    out += [" ".join(w[i:i + hi]) for i in range(0, len(w), hi) if len(w[i:i + hi]) >= lo]
+                continue
+            if cur and n_units(joiner.join(cur + [s]), lang) > hi:
+                flush()
+            cur.append(s)
+        # a block end is a paragraph end once the paragraph is long enough
+        if cur and n_units(joiner.join(cur), lang) >= lo:
+            flush()
+    flush()
+    return out
+
+
+def keyword_hits(text: str, keywords: list[str]) -> int:
+    low = text.lower()
+    return sum(low.count(k) for k in keywords)
+
+
+def zh_prose(text: str) -> bool:
+    alnum = re.sub(r"[\W_]", "", text)
+    return len(_CJK.findall(text)) >= 0.6 * max(1, len(alnum))
+
+
+def en_prose(text: str) -> bool:
+    letters = len(_LATIN.findall(text))
+    return len(_CJK.findall(text)) == 0 and letters >= 0.7 * max(1, len(re.sub(r"\s", "", text)))
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def build(data: Path) -> tuple[list[dict], Counter]:
+    corpus = data / "corpus"
+    stats: Counter = Counter()
+    items: dict[str, list[tuple[str, str, str]]] = {}  # source -> [(text, lang, label)]
+
+    def add(source: str, texts: list[str], lang: str, label: str):
+        items.setdefault(source, []).extend((t, lang, label) for t in texts)
+
+    # zh medical
+    add("fever", paragraphs((corpus / "fever.txt").read_text(encoding="utf-8").splitlines(), "zh"), "zh", "medical")
+    mc = [json.loads(ln) for ln in (corpus / "medical_corpus.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    add("medical_corpus", paragraphs([d["问"] + "\n" + d["答"] for d in mc], "zh"), "zh", "medical")
+    sft = []
+    for d in load_jsonl(corpus / "medical_sft_1K_format.jsonl"):
+        conv = d["conversations"]
+        for h, g in zip(conv[0::2], conv[1::2]):
+            sft.append(h["value"].strip() + "\n" + g["value"].strip())
+    add("medical_sft", [p for t in sft for p in paragraphs([t], "zh")], "zh", "medical")
+    cm = []
+    for f in sorted(glob.glob(str(data / "benchmarks/cmmlu/test/*.csv"))):
+        with open(f, encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                cm.append(row["Question"] + " " + "；".join(row[k] for k in "ABCD") + "。")
+    add("cmmlu", [t for t in cm if ZH_MIN <= n_units(t, "zh") <= ZH_MAX], "zh", "medical")
+
+    # zh / en other: novel, history prose
+    add("tianlongbabu", paragraphs((corpus / "tianlongbabu.txt").read_text(encoding="utf-8").splitlines(), "zh"), "zh", "other")
+    art = (corpus / "en_article_tail500.txt").read_text(encoding="utf-8")
+    blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", art)]
+    add("en_article", paragraphs(blocks, "en"), "en", "other")
+
+    # ShareGPT: zh and en turns, keyword-filtered
+    sg_zh, sg_en = [], []
+    for d in load_jsonl(corpus / "sharegpt_zh_1K_format.jsonl"):
+        for turn in d["conversations"]:
+            v = _FENCE.sub("\n", turn["value"])
+            cjk, lat = len(_CJK.findall(v)), len(_LATIN.findall(v))
+            if cjk > lat:
+                for p in paragraphs(v.split("\n"), "zh"):
+                    if not zh_prose(p):
+                        stats["sharegpt_zh_not_prose"] += 1
+                    elif keyword_hits(p, MEDICAL_KEYWORDS_ZH) >= 2:
+                        stats["sharegpt_zh_medical_keyword_dropped"] += 1
+                    else:
+                        sg_zh.append(p)
+            elif lat > 0:
+                for p in paragraphs(v.split("\n"), "en"):
+                    if not en_prose(p):
+                        stats["sharegpt_en_not_prose"] += 1
+                    elif keyword_hits(p, MEDICAL_KEYWORDS_EN) >= 2:
+                        stats["sharegpt_en_medical_keyword_dropped"] += 1
+                    else:
+                        sg_en.append(p)
+    add("sharegpt_zh", sg_zh, "zh", "other")
+    add("sharegpt_en", sg_en, "en", "other")
+
+    # en medical: MedQuAD answers
+    mq = []
+    for f in sorted(glob.glob(str(data / "en_medical/MedQuAD/*/*.xml"))):
+        for ans in ET.parse(f).getroot().iter("Answer"):
+            if ans.text and ans.text.strip():
+                mq.append(ans.text)
+    blocks = [" ".join(b.split()) for t in mq for b in re.split(r"\n\s*\n|\s-\s", t)]
+    add("medquad", paragraphs(blocks, "en"), "en", "medical")
+
+    rows = []
+    for source, lst in items.items():
+        seen, uniq = set(), []
+        for t, lang, label in lst:
+            if t not in seen:
+                seen.add(t)
+                uniq.append((t, lang, label))
+        uniq.sort(key=lambda x: sha(x[0]))
+        stats[f"{source}_available"] = len(uniq)
+        for t, lang, label in uniq[: CAPS[source]]:
+            rows.append({"text": t, "language": lang, "label": label, "source": source, "split": split_of(t)})
+    rows.sort(key=lambda r: (r["language"], r["source"], sha(r["text"])))
+    return rows, stats
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", nargs="?", default="/tmp/huatuo_calibration.jsonl")
+    ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    args = ap.parse_args()
+    rows, stats = build(args.data)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    summary = Counter((r["language"], r["label"], r["source"], r["split"]) for r in rows)
+    for k in sorted(summary):
+        print(" ".join(k), summary[k], file=sys.stderr)
+    for k in sorted(stats):
+        print(k, stats[k], file=sys.stderr)
+    print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
