@@ -55,7 +55,9 @@ def make_docs(texts: list[str], lang: str, target_bytes: int) -> tuple[list[dict
     docs, total, i = [], 0, 0
     while total < target_bytes and texts:
         t = texts[i % len(texts)]
-        docs.append({"id": f"{lang}-{i}", "text": t, "source": "bench", "source_type": "web", "language": lang, "path": "-"})
+        docs.append(
+            {"id": f"{lang}-{i}", "text": t, "source": "bench", "source_type": "web", "language": lang, "path": "-"}
+        )
         total += len(t.encode("utf-8"))
         i += 1
     return docs, total
@@ -71,9 +73,15 @@ def main() -> None:
 
     stage = SegmentStage(SegmentConfig(max_chars=args.max_chars))
     stage.setup()
-    corpora = [("zh-fever", "zh", zh_fever), ("zh-fever-20", "zh", zh_fever_long), ("en-medquad", "en", en_medquad), ("en-article", "en", en_article)]
+    corpora = [
+        ("zh-fever", "zh", zh_fever),
+        ("zh-fever-20", "zh", zh_fever_long),
+        ("en-medquad", "en", en_medquad),
+        ("en-article", "en", en_article),
+    ]
     print(f"SegmentStage.process, max_chars={args.max_chars}, best of {args.runs} runs, 1 process")
-    print(f"{'corpus':<12} {'docs':>8} {'MB':>7} {'segments':>9} {'seg/doc':>7} {'clause':>7} {'hard':>6} {'s':>7} {'MB/s':>7}")
+    header = ("corpus", "docs", "MB", "segments", "seg/doc", "clause", "hard", "s", "MB/s")
+    print("{:<12} {:>8} {:>7} {:>9} {:>7} {:>7} {:>6} {:>7} {:>7}".format(*header))
     for name, lang, load in corpora:
         try:
             texts = load(args.data)
@@ -81,14 +89,13 @@ def main() -> None:
             print(f"{name:<12} skipped: {e}")
             continue
         docs, nbytes = make_docs(texts, lang, int(args.mb * 1e6))
-        best, out = float("inf"), None
+        best, c = float("inf"), {}
         for _ in range(args.runs):
             t0 = time.perf_counter()
             out = stage.process(docs)
             best = min(best, time.perf_counter() - t0)
-            out_counters = out.counters
+            c = out.counters
             out = None  # free before the next run
-        c = out_counters
         print(
             f"{name:<12} {len(docs):>8} {nbytes / 1e6:>7.2f} {c['segments']:>9} {c['segments'] / len(docs):>7.2f} "
             f"{c['clause_splits']:>7} {c['hard_splits']:>6} {best:>7.3f} {nbytes / 1e6 / best:>7.1f}"

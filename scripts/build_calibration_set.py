@@ -47,7 +47,7 @@ CAPS = {
     "cmmlu": 300,
     "tianlongbabu": 700,
     "sharegpt_zh": 1000,
-    "medquad": 1500,
+    "medquad": 600,
     "en_article": 500,
     "sharegpt_en": 1000,
 }

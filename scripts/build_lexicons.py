@@ -12,16 +12,18 @@ and the weight is a linear ramp
 
     weight = clip((Z_HI - z) / (Z_HI - Z_LO), 0, 1)
 
-so terms common in everyday language (z >= Z_HI: 医院, 检查, "back", "cold") get weight 0 and terms rare in
+so terms common in everyday language (z >= Z_HI: 医院, "back", "hand") get weight 0 and terms rare in
 general language (z <= Z_LO: 肾功能衰竭, "thoracoscopy") get weight 1. A term's own frequency in the medical
 source (THUOCL's document frequency) is NOT used: THUOCL's DF is web-wide and tracks general frequency.
 
 Zipf values: a multi-word term is rarer than its rarest word, so words w_1..w_n with frequencies f_i combine as
 wordfreq combines the tokens of a phrase whose word breaks were inferred: f = 1 / sum(1/f_i) / 10^(n-1).
 English splits terms into words with the scorer's tokenizer (runs of letters/digits) and looks each word up
-with ``wordfreq.word_frequency(word, "en")``; a word unknown to wordfreq gives z = 0. Chinese uses ``wordfreq.get_frequency_dict("zh")`` directly (wordfreq's own zh tokenizer
-needs jieba): a term in the dictionary takes its frequency; otherwise the term is split into dictionary words
-by a most-probable (unigram) segmentation and combined by the same formula; a term containing a character unknown to the dictionary gets z = 0.
+with ``wordfreq.word_frequency(word, "en")``; a word unknown to wordfreq gives z = 0. Chinese uses
+``wordfreq.get_frequency_dict("zh")`` directly (wordfreq's own zh tokenizer needs jieba): a term in the
+dictionary takes its frequency; otherwise the term is split into dictionary words by a most-probable
+(unigram) segmentation and combined by the same formula; a term with a character unknown to the
+dictionary gets z = 0.
 
 Usage:
   python scripts/build_lexicons.py [--data /work/shared/data] [--out huatuo_ray/data/lexicons]
@@ -48,52 +50,87 @@ EN_WIKIDATA_OTHER = [
 ]
 MAX_EN_TOKENS = 8  # longer Wikidata labels essentially never occur verbatim in running text
 
-# Ours (huatuo-ray authors): general clinical vocabulary that the Wikidata entity lists lack. Weighted by the
-# same frequency ramp as everything else. Plural forms of the last word are added at load time by the scorer.
+# Ours (huatuo-ray authors): general clinical vocabulary that the Wikidata entity lists lack (everyday
+# disease names, symptoms, drug classes and common drugs, procedures, clinical roles and settings), written by
+# hand, not derived from any corpus. Entries are separated by commas or newlines; weighted by the same
+# frequency ramp as everything else; the scorer adds the regular plural of each entry's last word.
 EN_CLINICAL_GENERAL = """
-patient inpatient outpatient symptom symptomatic asymptomatic diagnosis diagnose diagnosed diagnostic
-misdiagnosis prognosis treatment therapy therapeutic therapist physician clinician doctor nurse nursing
-clinic clinical hospital hospitalization hospitalized emergency room intensive care unit icu
-disease disorder syndrome chronic acute infection infectious infected inflammation inflammatory
-medication medicine prescription prescribed dose dosage overdose side effect adverse effect adverse reaction
-contraindication contraindicated tablet capsule injection intravenous oral administration topical ointment
-vaccine vaccination immunization surgery surgical surgeon anesthesia anaesthesia postoperative preoperative
-clinical trial blood pressure heart rate pulse fever pain ache swelling rash nausea vomiting diarrhea
-diarrhoea constipation fatigue dizziness headache cough shortness of breath chest pain blood test urine
-urinalysis biopsy x-ray mri ct scan ultrasound lesion tumor tumour malignant benign metastasis metastatic
-carcinoma immune system antibody antibiotic antiviral pathogen bacteria bacterial virus viral fungal
-complication mortality morbidity incidence prevalence risk factor mutation hereditary congenital
-neurological cardiovascular respiratory gastrointestinal renal hepatic pulmonary cardiac seizure stroke
-diabetes hypertension asthma allergy allergic cancer obesity dementia depression anxiety disorder
-mg milligram microgram ml twice daily once daily health care provider healthcare provider
-health professional pharmacist pharmacy pediatrician paediatrician pregnancy pregnant breastfeeding
-menstrual rehabilitation physical therapy occupational therapy speech therapy remission relapse recurrence
-palliative supportive care chronic pain muscle weakness numbness tingling paralysis cognitive impairment
-deficiency abnormality medical history family history physical examination screening transmission
-contagious outbreak epidemic pandemic incubation period immunity tissue nerve spinal cord blood vessel
-artery vein liver kidney lung bladder bowel intestine abdomen abdominal
+patient, inpatient, outpatient, symptom, symptomatic, asymptomatic, sign and symptom, diagnosis, diagnoses,
+diagnose, diagnosed, diagnostic, misdiagnosis, differential diagnosis, prognosis, treatment, treatable,
+untreated, therapy, therapeutic, therapist, physician, clinician, doctor, general practitioner, nurse,
+nurse practitioner, nursing, nursing home, clinic, clinical, hospital, hospitalization, hospitalisation,
+hospitalized, hospitalised, emergency room, emergency department, intensive care, intensive care unit, icu,
+ward, caregiver, health care provider, healthcare provider, health professional, medical professional,
+primary care, specialist referral, pharmacist, pharmacy, pediatrician, paediatrician, neurologist,
+cardiologist, oncologist, dermatologist, psychiatrist, gynecologist, obstetrician, urologist, radiologist,
+ophthalmologist, optometrist, dentist, surgeon, anesthesiologist, physiotherapist, dietitian, midwife,
+disease, disorder, syndrome, illness, chronic, acute, infection, infectious, infected, reinfection,
+inflammation, inflammatory, inflamed, medication, medicine, prescription, prescribed, over-the-counter,
+dose, dosage, overdose, missed dose, side effect, adverse effect, adverse reaction, adverse event,
+contraindication, contraindicated, drug interaction, tablet, capsule, pill, syrup, injection, injected,
+intravenous, intramuscular, subcutaneous, oral administration, topical, ointment, cream, eye drops,
+inhaler, nebulizer, vaccine, vaccination, vaccinated, immunization, booster dose, surgery, surgical,
+operation, anesthesia, anaesthesia, anesthetic, general anesthesia, local anesthetic, postoperative,
+preoperative, incision, suture, stitches, laparoscopy, laparoscopic, transplant, transplantation,
+amputation, chemotherapy, radiotherapy, radiation therapy, immunotherapy, dialysis, transfusion,
+blood transfusion, catheter, stent, pacemaker, ventilator, oxygen therapy, resuscitation, cpr,
+clinical trial, placebo, randomized, efficacy, blood pressure, high blood pressure, low blood pressure,
+heart rate, pulse, temperature, fever, feverish, pain, painful, ache, aching, soreness, tenderness,
+swelling, swollen, rash, itching, itchy, nausea, vomiting, diarrhea, diarrhoea, constipation, bloating,
+fatigue, tiredness, weakness, dizziness, dizzy, fainting, lightheadedness, headache, migraine, cough,
+coughing, sneezing, runny nose, sore throat, congestion, shortness of breath, breathlessness, wheezing,
+chest pain, palpitations, abdominal pain, stomach ache, heartburn, indigestion, cramps, cramping,
+muscle pain, joint pain, back pain, acid reflux, reflux, bloated, ill, stiffness, numbness, tingling, tremor, seizure, convulsion, paralysis,
+muscle weakness, blurred vision, hearing loss, memory loss, confusion, insomnia, loss of appetite,
+weight loss, weight gain, dehydration, dehydrated, bleeding, bruising, discharge, jaundice, blister,
+lump, ulcer, wound, wound healing, scar, bruise, fracture, sprain, strain injury, concussion, burn injury,
+blood test, blood sample, blood count, blood sugar, blood glucose, urine, urine test, urinalysis, biopsy,
+x-ray, mri, mri scan, ct scan, pet scan, ultrasound, ecg, ekg, electrocardiogram, eeg, endoscopy,
+colonoscopy, mammogram, pap smear, screening, screening test, lab test, laboratory test, test result,
+physical exam, physical examination, medical history, family history, medical record, follow-up visit,
+lesion, tumor, tumour, malignant, benign, metastasis, metastatic, metastasize, carcinoma, cancerous,
+precancerous, oncology, chemotherapy drug, immune system, immune response, immune, immunity,
+immunocompromised, antibody, antibodies, antigen, antibiotic, antiviral, antifungal, antibiotic resistance,
+pathogen, bacteria, bacterium, bacterial, virus, viral, viruses, fungal, fungus, parasite, parasitic,
+microbe, germ, complication, mortality, morbidity, incidence, prevalence, risk factor, life expectancy,
+survival rate, mutation, genetic mutation, gene mutation, hereditary, inherited disorder, congenital,
+birth defect, genetic testing, genetic counseling, neurological, neurologic, cardiovascular, respiratory,
+gastrointestinal, digestive system, renal, hepatic, pulmonary, cardiac, neuromuscular, musculoskeletal,
+endocrine, metabolic, autoimmune, psychiatric, mental illness, mental health, stroke, heart attack,
+heart failure, heart disease, coronary artery disease, cardiac arrest, arrhythmia, atrial fibrillation,
+hypertension, high cholesterol, cholesterol, diabetes, type 1 diabetes, type 2 diabetes, insulin,
+blood clot, asthma, allergy, allergic, allergic reaction, anaphylaxis, eczema, psoriasis, acne,
+cancer, breast cancer, lung cancer, prostate cancer, colon cancer, leukemia, lymphoma, melanoma,
+obesity, overweight, dementia, alzheimer's disease, parkinson's disease, multiple sclerosis, epilepsy,
+depression, depressive, anxiety disorder, bipolar disorder, schizophrenia, autism, adhd, ptsd,
+eating disorder, substance abuse, addiction, flu, influenza, common cold, covid-19, coronavirus,
+pneumonia, bronchitis, tuberculosis, hiv, hiv infection, measles, mumps, rubella, chickenpox, shingles,
+hepatitis, hepatitis b, hepatitis c, malaria, sepsis, urinary tract infection, uti, kidney disease,
+kidney failure, kidney stone, liver disease, cirrhosis, arthritis, osteoarthritis, rheumatoid arthritis,
+osteoporosis, gout, anemia, anaemia, thyroid, hypothyroidism, hyperthyroidism, copd, emphysema,
+sinusitis, tonsillitis, ear infection, conjunctivitis, glaucoma, cataract, macular degeneration,
+sexually transmitted infection, std, sti, pregnancy, pregnant, prenatal, postnatal, childbirth,
+miscarriage, breastfeeding, menstrual, menstruation, menopause, infertility, contraception,
+contraceptive, rehabilitation, physical therapy, occupational therapy, speech therapy, remission,
+relapse, recurrence, palliative, palliative care, hospice, supportive care, chronic pain, pain relief,
+painkiller, pain reliever, analgesic, anti-inflammatory, nsaid, steroid, corticosteroid, antidepressant,
+antihistamine, antipsychotic, anticonvulsant, anticoagulant, blood thinner, beta blocker, ace inhibitor,
+statin, diuretic, sedative, opioid, morphine, aspirin, ibuprofen, acetaminophen, paracetamol, naproxen,
+penicillin, amoxicillin, metformin, warfarin, prednisone, cognitive impairment, cognitive decline,
+deficiency, vitamin deficiency, abnormality, abnormal, screening program, transmission, transmitted,
+contagious, outbreak, epidemic, pandemic, quarantine, incubation period, epidemiology, epidemiologic,
+epidemiological, public health, tissue, organ, nerve, nervous system, central nervous system, spinal cord,
+brain damage, blood vessel, artery, arteries, vein, capillary, liver, kidney, lung, bladder, bowel,
+intestine, colon, pancreas, spleen, thyroid gland, gland, hormone, abdomen, abdominal, pelvis, pelvic,
+uterus, cervix, ovary, prostate, bone marrow, cartilage, ligament, tendon, joint replacement, spine,
+vertebra, skull, rib, lymph node, plasma, platelet, red blood cell, white blood cell, hemoglobin,
+glucose, metabolism, enzyme, protein deficiency, cell damage, neuron, dopamine, serotonin, mg, milligram,
+microgram, ml, twice daily, once daily, three times a day, every 4 to 6 hours, tablespoon dose
 """
-# multi-word entries of the list above (everything else is one word per entry)
-EN_CLINICAL_PHRASES = [
-    "emergency room", "intensive care unit", "side effect", "adverse effect", "adverse reaction",
-    "oral administration", "clinical trial", "blood pressure", "heart rate", "shortness of breath",
-    "chest pain", "blood test", "ct scan", "immune system", "risk factor", "anxiety disorder",
-    "twice daily", "once daily", "health care provider", "healthcare provider", "health professional",
-    "physical therapy", "occupational therapy", "speech therapy", "supportive care", "chronic pain",
-    "muscle weakness", "cognitive impairment", "medical history", "family history",
-    "physical examination", "incubation period", "spinal cord", "blood vessel",
-]
 
 
 def en_clinical_terms() -> list[str]:
-    text = " " + " ".join(EN_CLINICAL_GENERAL.split()) + " "
-    terms = []
-    for p in EN_CLINICAL_PHRASES:
-        assert f" {p} " in text, p
-        text = text.replace(f" {p} ", " ", 1)
-        terms.append(p)
-    terms += text.split()
-    return sorted(set(terms))
+    return sorted({t.strip() for t in re.split(r"[,\n]", EN_CLINICAL_GENERAL) if t.strip()})
 
 
 def ramp(z: float) -> float:
@@ -229,6 +266,10 @@ def build_en(data: Path, out: Path) -> None:
 
 
 def main() -> None:
+    from importlib.metadata import version
+
+    if not version("wordfreq").startswith("3.1."):
+        print(f"warning: weights were calibrated with wordfreq 3.1, found {version('wordfreq')}", file=sys.stderr)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "huatuo_ray/data/lexicons")

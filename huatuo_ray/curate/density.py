@@ -4,7 +4,8 @@ Density definition (per language):
 
 * **Chinese** (and any language listed in ``DensityConfig.char_languages``): the text is case-folded and every
   character that is not a letter/digit (``str.isalnum()`` false: punctuation, whitespace, symbols) is removed.
-  The *denominator* is the number of remaining characters (CJK ideographs, letters of any script, digits).
+  The *denominator* is the number of remaining characters (CJK ideographs, letters of any script, digits;
+  a character outside the Basic Multilingual Plane, e.g. a rare CJK Extension-B ideograph, counts as 2).
   Terms are matched on that string, so a term also matches across a line break.
 * **English** (every other language): the case-folded text is split into word tokens, maximal runs of
   letters/digits (so "x-ray" is two tokens and "patient's" is "patient" + "s"). The *denominator* is the
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Literal
 
 import ahocorasick
@@ -34,7 +35,12 @@ from huatuo_ray.curate.lexicon import ColumnKind, load_lexicon, merge_lexicons
 _NON_COUNTED = re.compile(r"[\W_]+")  # everything that is not a letter/digit (str.isalnum)
 _TOKEN = re.compile(r"[^\W_]+")  # a word token: a maximal run of letters/digits
 
-_FILLER = "\x00"  # stands for an English token that occurs in no term
+# The automata run on a 2-code-unit alphabet: pyahocorasick scans a trie node's children linearly, so a root
+# with thousands of children (every first character of 18k Chinese terms) is slow. Each character is written
+# as its UTF-16 code unit split into two latin-1 characters (high byte, low byte), and each English token as a
+# 2-character code, which keeps every node's fan-out <= 256 (about 4x faster for zh, 30x for en).
+_FILLER = "\x00\x00"  # stands for an English token that occurs in no term
+_SMALL = 48  # below this many hits, coverage is computed in plain Python (numpy call overhead dominates)
 
 
 class LexiconFile(BaseModel):
@@ -55,7 +61,10 @@ class LexiconFile(BaseModel):
 
 LexiconSpec = str | LexiconFile
 
-# Calibrated defaults (see scripts/build_calibration_set.py and huatuo_ray.curate.calibrate).
+# Calibrated defaults: thresholds chosen on the train split of scripts/build_calibration_set.py (best-F1 region:
+# zh 0.04-0.05, en 0.00-0.02 because its negatives are easy) with margin above the densities of hand-written
+# non-medical paragraphs of other genres (tests/curate/data/density_genres.jsonl: zh <= 0.024, en <= 0.02
+# except one deliberately hard animal-physiology text); re-check with huatuo_ray.curate.calibrate.
 DEFAULT_LEXICONS: dict[str, list[str]] = {
     "zh": ["builtin:zh_thuocl_medical.tsv"],
     "en": [
@@ -64,7 +73,7 @@ DEFAULT_LEXICONS: dict[str, list[str]] = {
         "builtin:en_clinical_general.tsv",
     ],
 }
-DEFAULT_MIN_DENSITY: dict[str, float] = {"zh": 0.10, "en": 0.10}
+DEFAULT_MIN_DENSITY: dict[str, float] = {"zh": 0.05, "en": 0.025}
 DEFAULT_MIN_MATCHES = 2
 
 
@@ -87,7 +96,8 @@ class DensityConfig(BaseModel):
     min_density: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_MIN_DENSITY),
         description="Keep threshold per language: weighted fraction of characters (zh) or word tokens (en) "
-        "covered by lexicon terms. Calibrated defaults; re-check with `huatuo-ray density calibrate`.",
+        "covered by lexicon terms. Defaults (zh 0.05, en 0.025) were calibrated for the packaged lexicons; "
+        "re-check with `huatuo-ray density calibrate` after changing lexicons.",
     )
     min_matches: int | dict[str, int] = Field(
         DEFAULT_MIN_MATCHES,
@@ -161,8 +171,13 @@ def english_plural(word: str) -> str:
     return word + "s"
 
 
+def _utf16_pairs(text: str) -> str:
+    """Each UTF-16 code unit of ``text`` as two latin-1 characters (high byte, low byte)."""
+    return text.encode("utf-16-be").decode("latin-1")
+
+
 class _LanguageIndex:
-    """One Aho-Corasick automaton plus per-term arrays (length in units, weight)."""
+    """One Aho-Corasick automaton plus per-term arrays (length in 2-unit steps, weight)."""
 
     def __init__(self, language: str, mode: Literal["char", "word"], terms: dict[str, float]):
         self.language = language
@@ -181,6 +196,8 @@ class _LanguageIndex:
             self.terms.append(term)
             lens.append(len(key))
             weights.append(w)
+        self.key_lens = lens  # in automaton characters (2 per unit)
+        self.term_weights = weights
         self.lens = np.asarray(lens, dtype=np.int64)
         self.weights = np.asarray(weights, dtype=np.float64)
         if self.terms:
@@ -188,64 +205,108 @@ class _LanguageIndex:
 
     def _key(self, term: str) -> str:
         if self.mode == "char":
-            return _NON_COUNTED.sub("", term.casefold())
+            return _utf16_pairs(_NON_COUNTED.sub("", term.casefold()))
         out = []
         for tok in _TOKEN.findall(term.casefold()):
             c = self.vocab.get(tok)
             if c is None:
-                code = 0x100 + len(self.vocab)
-                if code >= 0xD800:  # skip surrogates
-                    code += 0x800
-                c = self.vocab[tok] = chr(code)
+                n = len(self.vocab) + 1  # code 0 is the filler
+                if n >= 0x10000:
+                    raise ValueError(f"{self.language}: more than 65535 distinct words in the lexicon")
+                c = self.vocab[tok] = chr(n >> 8) + chr(n & 0xFF)
             out.append(c)
         return "".join(out)
 
     def units(self, text: str) -> str:
-        """The string the automaton runs on: counted characters (char mode) or one char per token."""
+        """The string the automaton runs on: 2 characters per counted character (char mode) or per token."""
         if self.mode == "char":
-            return _NON_COUNTED.sub("", text.casefold())
+            return _utf16_pairs(_NON_COUNTED.sub("", text.casefold()))
         return "".join(map(self.vocab.get, _TOKEN.findall(text.casefold()), repeat(_FILLER)))
 
-    def hits(self, units: str) -> np.ndarray:
-        """(start, end, term_id) of every match, as an int64 array of shape (M, 3)."""
+    def hits(self, units: str) -> list[tuple[int, int, int]]:
+        """(start, end, term_id) of every match, in units (characters or tokens), sorted by (start, -end)."""
         if not self.terms or not units:
-            return np.empty((0, 3), dtype=np.int64)
-        flat = np.fromiter(chain.from_iterable(self.automaton.iter(units)), dtype=np.int64)
-        if flat.size == 0:
-            return np.empty((0, 3), dtype=np.int64)
-        ends = flat[0::2] + 1
-        ids = flat[1::2]
-        return np.stack([ends - self.lens[ids], ends, ids], axis=1)
+            return []
+        lens = self.key_lens
+        out = []
+        for end, tid in self.automaton.iter(units):
+            start = end + 1 - lens[tid]
+            if not start & 1:  # a match must start on a unit boundary
+                out.append((start >> 1, (end + 1) >> 1, tid))
+        out.sort(key=lambda h: (h[0], -h[1]))
+        return out
 
     def score_units(self, units: str) -> DensityScore:
-        total = len(units)
+        total = len(units) >> 1
         if total == 0:
             return _EMPTY
         h = self.hits(units)
-        if len(h) == 0:
+        if not h:
             return DensityScore(0.0, 0, 0, 0.0, total)
-        starts, ends, ids = h[:, 0], h[:, 1], h[:, 2]
-        lens = ends - starts
-        w = self.weights[ids]
-        # weighted coverage: each unit counts once with the max weight of the matches covering it
-        base = int(starts.min())
-        n_pos = int(lens.sum())
-        offs = np.repeat(starts - base - np.cumsum(lens) + lens, lens) + np.arange(n_pos)
-        cov = np.zeros(int(ends.max()) - base, dtype=np.float64)
-        np.maximum.at(cov, offs, np.repeat(w, lens))
-        covered = float(cov.sum())
-        # maximal matches: sort by (start asc, end desc); a match is nested if an earlier one ends at/after it
-        order = np.lexsort((-ends, starts))
-        e_sorted = ends[order]
-        prev_max = np.maximum.accumulate(np.concatenate(([-1], e_sorted[:-1])))
-        maximal = ids[order][e_sorted > prev_max]
+        if len(h) < _SMALL:
+            covered, maximal = _coverage_py(h, self.term_weights)
+        else:
+            covered, maximal = _coverage_np(h, self.weights)
         return DensityScore(
             density=min(1.0, covered / total),
-            n_matches=int(maximal.size),
-            n_terms=int(np.unique(maximal).size),
+            n_matches=len(maximal),
+            n_terms=len(set(maximal)),
             covered=covered,
             total=total,
         )
+
+
+def _coverage_py(hits: list[tuple[int, int, int]], weights: list[float]) -> tuple[float, list[int]]:
+    """Weighted coverage and maximal-match term ids of hits sorted by (start, -end) (plain Python).
+
+    Runs of overlapping hits form clusters; a cluster of one hit contributes length * weight, a cluster of
+    several hits takes the max weight position by position (clusters are short: a few terms).
+    """
+    covered = 0.0
+    maximal: list[int] = []
+    max_end = -1
+    cluster: list[tuple[int, int, int]] = []
+
+    def close(cl: list[tuple[int, int, int]]) -> float:
+        if len(cl) == 1:
+            s, e, t = cl[0]
+            return (e - s) * weights[t]
+        base = cl[0][0]
+        cov = [0.0] * (max(e for _, e, _ in cl) - base)
+        for s, e, t in cl:
+            w = weights[t]
+            for p in range(s - base, e - base):
+                if w > cov[p]:
+                    cov[p] = w
+        return sum(cov)
+
+    for hit in hits:
+        s, e, t = hit
+        if e > max_end:
+            maximal.append(t)
+        if s >= max_end and cluster:
+            covered += close(cluster)
+            cluster = []
+        cluster.append(hit)
+        if e > max_end:
+            max_end = e
+    covered += close(cluster)
+    return covered, maximal
+
+
+def _coverage_np(hits: list[tuple[int, int, int]], weights: np.ndarray) -> tuple[float, list[int]]:
+    """Same as :func:`_coverage_py`, vectorized (for documents with many hits)."""
+    h = np.asarray(hits, dtype=np.int64)
+    starts, ends, ids = h[:, 0], h[:, 1], h[:, 2]
+    lens = ends - starts
+    w = weights[ids]
+    base = int(starts.min())
+    n_pos = int(lens.sum())
+    offs = np.repeat(starts - base - np.cumsum(lens) + lens, lens) + np.arange(n_pos)
+    cov = np.zeros(int(ends.max()) - base, dtype=np.float64)
+    np.maximum.at(cov, offs, np.repeat(w, lens))
+    prev_max = np.maximum.accumulate(np.concatenate(([-1], ends[:-1])))
+    return float(cov.sum()), ids[ends > prev_max].tolist()
 
 
 class DensityScorer:
@@ -323,15 +384,13 @@ class DensityScorer:
     def explain(self, text: str, language: str) -> list[tuple[str, float, int]]:
         """Maximal matched terms of ``text`` as (term, weight, occurrences), heaviest first (for debugging)."""
         ix = self.indexes[language]
-        h = ix.hits(ix.units(text or ""))
-        if len(h) == 0:
-            return []
-        starts, ends, ids = h[:, 0], h[:, 1], h[:, 2]
-        order = np.lexsort((-ends, starts))
-        e_sorted = ends[order]
-        prev_max = np.maximum.accumulate(np.concatenate(([-1], e_sorted[:-1])))
-        uniq, counts = np.unique(ids[order][e_sorted > prev_max], return_counts=True)
-        rows = [(ix.terms[i], float(ix.weights[i]), int(c)) for i, c in zip(uniq, counts)]
+        counts: dict[int, int] = {}
+        max_end = -1
+        for s, e, t in ix.hits(ix.units(text or "")):
+            if e > max_end:
+                counts[t] = counts.get(t, 0) + 1
+                max_end = e
+        rows = [(ix.terms[t], ix.term_weights[t], c) for t, c in counts.items()]
         return sorted(rows, key=lambda r: (-r[1], r[0]))
 
 

@@ -69,10 +69,14 @@ class SegmentConfig(BaseModel):
         ),
     )
     context_before: int = Field(
-        1, ge=0, description="At most this many units (sentences) of context before the core (paper: 'sentences before')."
+        1,
+        ge=0,
+        description="At most this many units (sentences) of context before the core (paper: 'sentences before').",
     )
     context_after: int = Field(
-        1, ge=0, description="At most this many units (sentences) of context after the core (paper: 'and after the window')."
+        1,
+        ge=0,
+        description="At most this many units (sentences) of context after the core (paper: 'and after the window').",
     )
     default_language: Literal["zh", "en"] = Field(
         "zh", description="Sentence rules used for a record whose 'language' is missing or not zh/en."
@@ -156,7 +160,9 @@ def plan_windows(
     return out
 
 
-def segment_text(text: str, lang: str | None, config: SegmentConfig) -> tuple[list[tuple[int, int, int, int]], int, int]:
+def segment_text(
+    text: str, lang: str | None, config: SegmentConfig
+) -> tuple[list[tuple[int, int, int, int]], int, int]:
     """Windows of one text plus (clause_splits, hard_splits). Empty/whitespace text gives no window."""
     if not text or text.isspace():
         return [], 0, 0

@@ -158,10 +158,8 @@ class _Reader:
             return
         with open(self.unit.path, "rb") as f:
             start, end = self.unit.start, self.unit.end
-            if start > 0:
-                f.seek(start - 1)
-                if f.read(1) != b"\n":
-                    f.readline()  # the partial line belongs to the previous unit
+            if start > 0 and not _skip_partial_line(f, start, end):
+                return  # no line starts inside this range (it lies within one long line)
             while True:
                 pos = f.tell()
                 if end >= 0 and pos >= end:
@@ -286,3 +284,23 @@ def _open_binary(path: str, compression: str | None) -> BinaryIO:
 def read_unit(unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excerpt_chars: int) -> ReadResult:
     """Read one work unit into documents and quarantine entries."""
     return _Reader(unit, source, max_record_bytes, excerpt_chars).read()
+
+
+def _skip_partial_line(f: BinaryIO, start: int, end: int, chunk: int = 1 << 16) -> bool:
+    """Position ``f`` at the first line that starts in [start, end); False when none does.
+
+    A line belongs to the unit its first byte lies in. Reads at most up to ``end`` while looking
+    for the newline, so a 50 MB line split across many units is not read once per unit.
+    """
+    f.seek(start - 1)
+    pos = start - 1
+    while pos < end:
+        buf = f.read(min(chunk, end - pos))
+        if not buf:
+            return False
+        nl = buf.find(b"\n")
+        if nl >= 0:
+            f.seek(pos + nl + 1)
+            return pos + nl + 1 < end
+        pos += len(buf)
+    return False

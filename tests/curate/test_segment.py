@@ -116,7 +116,12 @@ def test_short_doc_is_one_segment_and_fields_are_carried():
 
 
 def test_empty_docs_dropped():
-    docs = [{"id": "a", "text": ""}, {"id": "b", "text": " \n\t　"}, {"id": "c", "text": None}, {"id": "d", "text": "ok"}]
+    docs = [
+        {"id": "a", "text": ""},
+        {"id": "b", "text": " \n\t　"},
+        {"id": "c", "text": None},
+        {"id": "d", "text": "ok"},
+    ]
     out = SegmentStage().process(docs)
     assert [d["id"] for d in out.dropped] == ["a", "b", "c"]
     assert all(d["reason"] == "empty text" for d in out.dropped)
@@ -163,7 +168,7 @@ def test_hard_and_clause_split_counters():
     out = SegmentStage(cfg).process([{"id": "h", "text": "病" * 100 + "。", "language": "zh"}])
     assert out.counters["hard_splits"] == 3 and out.counters["clause_splits"] == 0
     assert [len(r["text"]) for r in out.kept] == [30, 30, 30, 11]
-    # four 20-char clauses in one sentence: packed two... no, 21+21 > 30, so one per piece: 3 clause cuts
+    # four 20-char clauses in one sentence: 21 + 21 > 30, so one clause per piece, 3 clause cuts
     text = "，".join(["症" * 20] * 4) + "。"
     out = SegmentStage(cfg).process([{"id": "c", "text": text, "language": "zh"}])
     assert out.counters == {"segments": 4, "clause_splits": 3, "hard_splits": 0}
