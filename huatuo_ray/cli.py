@@ -17,6 +17,8 @@ app = typer.Typer(help="HuatuoGPT-II one-stage domain adaptation on Ray.", no_ar
                   pretty_exceptions_enable=False, add_completion=False)
 recipe_app = typer.Typer(help="Inspect and validate recipes.", no_args_is_help=True)
 app.add_typer(recipe_app, name="recipe")
+density_app = typer.Typer(help="Calibrate and inspect the dictionary-density filter.", no_args_is_help=True)
+app.add_typer(density_app, name="density")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,6 +133,46 @@ def recipe_validate(config: Annotated[Path, typer.Argument(help="Recipe YAML fil
     """Validate a recipe; errors name the bad key and value."""
     _load(config, set_)
     typer.echo(f"{config}: ok")
+
+
+@density_app.command("calibrate")
+def density_calibrate(
+    labelled: Annotated[Path, typer.Argument(help='Labelled JSONL: {"text", "language": "zh"|"en", "label": "medical"|"other"}.')],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Only rows whose 'split' field equals this (e.g. test).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
+) -> None:
+    """Precision / recall / F1 of the density filter per language, at the recipe's thresholds and over a sweep."""
+    from huatuo_ray.curate.calibrate import calibrate, format_report
+
+    recipe = _load(config, set_)
+    try:
+        report = calibrate(labelled, recipe.curate.density, split=split)
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(format_report(report))
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+@density_app.command("score")
+def density_score(
+    text: Annotated[str, typer.Argument(help="The text to score.")],
+    language: Annotated[str, typer.Option(help="zh or en.")] = "zh",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Score one text and show which lexicon terms matched, with their weights."""
+    from huatuo_ray.curate.density import DensityScorer
+
+    dcfg = _load(config, set_).curate.density
+    scorer = DensityScorer.from_config(dcfg)
+    s = scorer.score(text, language)
+    verdict = "keep" if s.density >= dcfg.threshold(language) and s.n_terms >= dcfg.matches_needed(language) else "drop"
+    typer.echo(f"density {s.density:.4f} (threshold {dcfg.threshold(language):.3f}), {s.n_terms} distinct terms: {verdict}")
+    for term, weight, count in scorer.explain(text, language):
+        typer.echo(f"  {term}\tweight {weight:.2f}\tx{count}")
 
 
 if __name__ == "__main__":

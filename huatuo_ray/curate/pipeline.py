@@ -68,7 +68,9 @@ def read_units(batch: dict[str, np.ndarray], recipe_json: str) -> dict[str, np.n
     ids, payloads = [], []
     for unit_json in batch["unit"]:
         unit = WorkUnit(**json.loads(unit_json))
+        t0 = time.perf_counter()
         res = read_unit(unit, sources[unit.source], recipe.curate.max_record_bytes, recipe.curate.excerpt_chars)
+        seconds = time.perf_counter() - t0
         ledger = Ledger(
             records=res.records,
             blank_lines=res.blank_lines,
@@ -76,7 +78,7 @@ def read_units(batch: dict[str, np.ndarray], recipe_json: str) -> dict[str, np.n
             input_chars=sum(len(d["text"]) for d in res.docs),
         )
         payload = {"unit": unit.to_dict(), "docs": res.docs, "dropped": [], "quarantined": res.quarantined,
-                   "ledger": ledger.to_dict(), "hist": Histograms().to_dict()}
+                   "ledger": ledger.to_dict(), "hist": Histograms().to_dict(), "seconds": {"read": seconds}}
         ids.append(unit.unit_id)
         payloads.append(pickle.dumps(payload, protocol=5))
     return {"unit_id": np.array(ids, dtype=object), "payload": np.array(payloads, dtype=object)}
@@ -89,7 +91,9 @@ def apply_stage(batch: dict[str, np.ndarray], name: str, curate_json: str) -> di
     for raw in batch["payload"]:
         p = pickle.loads(raw)
         docs = p["docs"]
+        t0 = time.perf_counter()
         res = stage.process(docs)
+        p["seconds"][name] = time.perf_counter() - t0
         if res.kept_inputs + len(res.dropped) != len(docs):
             raise LedgerError(
                 f"stage {name} on unit {WorkUnit(**p['unit']).unit_id}: {len(docs)} in != "
@@ -124,8 +128,12 @@ def write_units(batch: dict[str, np.ndarray], output: str, keep_dropped_text: bo
         if not keep_dropped_text:
             for d in dropped:
                 d.pop("text", None)
-        marker = {"unit": p["unit"], "unit_id": unit_id, "ledger": ledger.to_dict(), "hist": hist.to_dict()}
-        out_dir.write_unit(unit_id, {"kept": p["docs"], "dropped": dropped, "quarantined": p["quarantined"]}, marker)
+        t0 = time.perf_counter()
+        out_dir.write_rows(unit_id, {"kept": p["docs"], "dropped": dropped, "quarantined": p["quarantined"]})
+        seconds = {**p["seconds"], "write": time.perf_counter() - t0}
+        marker = {"unit": p["unit"], "unit_id": unit_id, "ledger": ledger.to_dict(), "hist": hist.to_dict(),
+                  "seconds": seconds}
+        out_dir.write_marker(unit_id, marker)
         markers.append(json.dumps(marker))
     return {"unit_id": batch["unit_id"], "marker": np.array(markers, dtype=object)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def finish_run(
     missing = len(unit_ids) - len(markers)
     if missing:
         raise LedgerError(f"{missing} work units have no completion marker after the run")
-    total, by_source, hist = Ledger(), {}, Histograms()
+    total, by_source, hist, seconds = Ledger(), {}, Histograms(), Counter()
     for m in markers:
         unit = Ledger.from_dict(m["ledger"])
         unit.check(f"unit {m['unit_id']}")
@@ -32,6 +33,7 @@ def finish_run(
         total.merge(unit)
         by_source.setdefault(m["unit"]["source"], Ledger()).merge(unit)
         hist.merge(Histograms.from_dict(m["hist"]))
+        seconds.update(m["seconds"])
     total.check("run")
     stats = {
         "job": "curate",
@@ -45,6 +47,7 @@ def finish_run(
         "ledger": total.to_dict(),
         "by_source": {k: v.to_dict() for k, v in sorted(by_source.items())},
         "histograms": hist.to_dict(),
+        "worker_seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
     write_json_atomic(out_dir.root / "stats.json", stats)
     stats["plots"] = write_plots(hist, out_dir.root / "plots")
@@ -68,20 +71,28 @@ def summary_table(stats: dict[str, Any]) -> str:
     """The readable end-of-run table: per step rows in / kept / dropped and the top reasons."""
     led = stats["ledger"]
     table = Table(title=f"curation ledger: {stats['output']}", show_lines=False)
-    for col in ("step", "in", "kept", "out", "dropped / quarantined", "top reasons"):
+    secs = stats.get("worker_seconds", {})
+    mchars = led["input_chars"] / 1e6
+    for col in ("step", "in", "kept", "out", "dropped / quarantined", "worker s", "top reasons"):
         table.add_column(col, justify="left" if col in ("step", "top reasons") else "right")
     table.add_row("read", f"{led['records']:,}", f"{led['records'] - led['quarantined']:,}",
                   f"{led['records'] - led['quarantined']:,}", f"{led['quarantined']:,}",
-                  _top(led["quarantined_by_reason"]))
+                  _secs(secs.get("read")), _top(led["quarantined_by_reason"]))
     for s in led["stages"]:
         table.add_row(s["name"], f"{s['rows_in']:,}", f"{s['kept_in']:,}", f"{s['rows_out']:,}",
-                      f"{s['dropped']:,}", _top(s["dropped_by_reason"]))
+                      f"{s['dropped']:,}", _secs(secs.get(s["name"])), _top(s["dropped_by_reason"]))
+    table.add_row("write", "", "", "", "", _secs(secs.get("write")), "")
     buf = io.StringIO()
     Console(file=buf, width=140, force_terminal=False).print(table)
     balance = (f"input records {led['records']:,} = kept documents {led['kept_documents']:,} + dropped "
                f"{led['dropped_documents']:,} + quarantined {led['quarantined']:,}   (kept rows: {led['kept_rows']:,}; "
-               f"units: {stats['units']['total']}, {stats['units']['done_before_this_run']} resumed)")
+               f"units: {stats['units']['total']}, {stats['units']['done_before_this_run']} resumed; "
+               f"{mchars:.1f} M chars read)")
     return buf.getvalue() + balance
+
+
+def _secs(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
 
 
 def _top(reasons: dict[str, int], n: int = 3) -> str:

@@ -98,8 +98,8 @@ class OutputDir:
             for p in (self.root / kind).glob(".tmp-*"):
                 p.unlink(missing_ok=True)
 
-    def write_unit(self, unit_id: str, rows: dict[str, list[dict]], marker: dict) -> None:
-        """Write a unit's kept / dropped / quarantined rows atomically, then its marker."""
+    def write_rows(self, unit_id: str, rows: dict[str, list[dict]]) -> None:
+        """Write a unit's kept / dropped / quarantined rows, each file atomically (call before its marker)."""
         for kind in KINDS:
             final = self.path(kind, unit_id)
             if rows.get(kind):
@@ -108,6 +108,9 @@ class OutputDir:
                 os.replace(tmp, final)
             else:
                 final.unlink(missing_ok=True)
+
+    def write_marker(self, unit_id: str, marker: dict) -> None:
+        """Commit a unit: after this its files count as complete."""
         write_json_atomic(self.marker(unit_id), marker)
 
     def markers(self, unit_ids: list[str]) -> list[dict]:
