@@ -77,7 +77,7 @@ def main() -> None:
 
     from huatuo_ray.curate.pipeline import run_curation
 
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
     ray.data.DataContext.get_current().enable_progress_bars = False
     t0 = time.perf_counter()
     stats = run_curation(recipe, tmp / "out", progress_every_s=1e9).stats

@@ -17,7 +17,7 @@ def ray_local():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONHASHSEED": "0"}})
+        ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONHASHSEED": "0"}})
     yield ray
     ray.shutdown()
 
