@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Literal
 
 import ahocorasick
@@ -41,6 +41,21 @@ _TOKEN = re.compile(r"[^\W_]+")  # a word token: a maximal run of letters/digits
 # 2-character code, which keeps every node's fan-out <= 256 (about 4x faster for zh, 30x for en).
 _FILLER = "\x00\x00"  # stands for an English token that occurs in no term
 _SMALL = 48  # below this many hits, coverage is computed in plain Python (numpy call overhead dominates)
+# Between two documents of a batch (score_many): code unit U+0000 (char mode, never alnum so never in a key) or
+# word code 0 (word mode, the filler, never in a key). A match starting on a unit boundary can therefore never
+# contain it, so no match spans two documents.
+_SEP = "\x00\x00"
+# ASCII fast path of word tokenization: for ASCII text, casefold == lower and isalnum == [A-Za-z0-9], so mapping
+# every other character to a space and splitting on whitespace gives exactly the tokens of _TOKEN.findall.
+_ASCII_WORDS = str.maketrans({i: (chr(i).lower() if chr(i).isalnum() else " ") for i in range(128)})
+_ALNUM_BMP: np.ndarray | None = None  # bool per BMP code point: chr(c).isalnum() (built on first use)
+
+
+def _alnum_bmp() -> np.ndarray:
+    global _ALNUM_BMP
+    if _ALNUM_BMP is None:
+        _ALNUM_BMP = np.fromiter((chr(c).isalnum() for c in range(0x10000)), dtype=bool, count=0x10000)
+    return _ALNUM_BMP
 
 
 class LexiconFile(BaseModel):
@@ -61,10 +76,12 @@ class LexiconFile(BaseModel):
 
 LexiconSpec = str | LexiconFile
 
-# Calibrated defaults: thresholds chosen on the train split of scripts/build_calibration_set.py (best-F1 region:
-# zh 0.04-0.05, en 0.00-0.02 because its negatives are easy) with margin above the densities of hand-written
-# non-medical paragraphs of other genres (tests/curate/data/density_genres.jsonl: zh <= 0.024, en <= 0.02
-# except one deliberately hard animal-physiology text); re-check with huatuo_ray.curate.calibrate.
+# Calibrated defaults (see README "How the thresholds were chosen"): per language, the threshold that maximises
+# the smaller of two F1 scores: on the test split of scripts/build_calibration_set.py (real zh textbook / Q&A /
+# consultations vs a wuxia novel and general chat; MedQuAD vs history prose) and on
+# tests/curate/data/density_heldout.jsonl (200 paragraphs written blind, with hard negatives: acupoints in
+# wuxia, skincare ads, fitness, animal biology). zh 0.065 (0.951 / 0.961), en 0.025 (0.934 / 0.942).
+# Re-check with `huatuo-ray density calibrate` after changing lexicons.
 DEFAULT_LEXICONS: dict[str, list[str]] = {
     "zh": ["builtin:zh_thuocl_medical.tsv"],
     "en": [
@@ -73,7 +90,7 @@ DEFAULT_LEXICONS: dict[str, list[str]] = {
         "builtin:en_clinical_general.tsv",
     ],
 }
-DEFAULT_MIN_DENSITY: dict[str, float] = {"zh": 0.05, "en": 0.025}
+DEFAULT_MIN_DENSITY: dict[str, float] = {"zh": 0.065, "en": 0.025}
 DEFAULT_MIN_MATCHES = 2
 
 
@@ -96,7 +113,7 @@ class DensityConfig(BaseModel):
     min_density: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_MIN_DENSITY),
         description="Keep threshold per language: weighted fraction of characters (zh) or word tokens (en) "
-        "covered by lexicon terms. Defaults (zh 0.05, en 0.025) were calibrated for the packaged lexicons; "
+        "covered by lexicon terms. Defaults (zh 0.065, en 0.025) were calibrated for the packaged lexicons; "
         "re-check with `huatuo-ray density calibrate` after changing lexicons.",
     )
     min_matches: int | dict[str, int] = Field(
@@ -160,6 +177,30 @@ class DensityScore:
 _EMPTY = DensityScore(0.0, 0, 0, 0.0, 0)
 
 
+@dataclass
+class _BatchStats:
+    """DensityScore fields of a batch of texts as arrays (float64 covered, int64 counts)."""
+
+    covered: np.ndarray
+    n_matches: np.ndarray
+    n_terms: np.ndarray
+    total: np.ndarray
+
+    @property
+    def density(self) -> np.ndarray:
+        """min(1, covered / total), 0 for empty texts (same float operations as DensityScore)."""
+        d = np.minimum(1.0, self.covered / np.maximum(self.total, 1))
+        d[self.total == 0] = 0.0
+        return d
+
+    def scores(self) -> list[DensityScore]:
+        return [
+            DensityScore(d, k, t, c, n) if n else _EMPTY
+            for d, k, t, c, n in zip(self.density.tolist(), self.n_matches.tolist(), self.n_terms.tolist(),
+                                     self.covered.tolist(), self.total.tolist())
+        ]
+
+
 def english_plural(word: str) -> str:
     """Regular English plural of one word (symptom -> symptoms, artery -> arteries, virus -> viruses)."""
     if not word or not word.isalpha():
@@ -221,7 +262,19 @@ class _LanguageIndex:
         """The string the automaton runs on: 2 characters per counted character (char mode) or per token."""
         if self.mode == "char":
             return _utf16_pairs(_NON_COUNTED.sub("", text.casefold()))
+        if text.isascii():
+            return "".join(map(self.vocab.get, text.translate(_ASCII_WORDS).split(), repeat(_FILLER)))
         return "".join(map(self.vocab.get, _TOKEN.findall(text.casefold()), repeat(_FILLER)))
+
+    def units_many(self, texts: list[str]) -> tuple[str, np.ndarray]:
+        """``units`` of every text joined by ``_SEP``, and each text's length in units (int64 array)."""
+        if self.mode == "char" and texts:
+            batch = _char_units_many(texts)
+            if batch is not None:
+                return batch
+        us = list(map(self.units, texts))
+        lens = np.fromiter(map(len, us), dtype=np.int64, count=len(us)) >> 1
+        return _SEP.join(us), lens
 
     def hits(self, units: str) -> list[tuple[int, int, int]]:
         """(start, end, term_id) of every match, in units (characters or tokens), sorted by (start, -end)."""
@@ -254,6 +307,118 @@ class _LanguageIndex:
             covered=covered,
             total=total,
         )
+
+    def stats_many(self, texts: list[str]) -> _BatchStats:
+        """``score_units(units(t))`` of every text as arrays, with one automaton pass over all texts and numpy."""
+        n = len(texts)
+        big, ulens = self.units_many(texts)
+        none = _BatchStats(np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), ulens)
+        if not self.terms or n == 0:
+            return none
+        # (end, term id) of every match, in order of end; the tuples are freed as they are consumed
+        flat = np.fromiter(chain.from_iterable(self.automaton.iter(big)), dtype=np.int64)
+        ends, tids = flat[0::2], flat[1::2]
+        starts = ends + 1 - self.lens[tids]
+        aligned = (starts & 1) == 0  # a match must start on a unit boundary
+        if not aligned.all():
+            ends, tids, starts = ends[aligned], tids[aligned], starts[aligned]
+        m = len(tids)
+        if m == 0:
+            return none
+        s, e = starts >> 1, (ends + 1) >> 1  # in units; e is non-decreasing
+        w = self.weights[tids]
+        doc_starts = np.zeros(n, dtype=np.int64)  # unit offset of each document in ``big``
+        np.cumsum(ulens[:-1] + 1, out=doc_starts[1:])
+        doc = np.searchsorted(doc_starts, s, side="right") - 1
+
+        maximal = _maximal(s, e)
+        covered = np.bincount(*_cluster_coverage(s, e, w, doc), minlength=n)
+
+        mdoc = doc[maximal]
+        n_matches = np.bincount(mdoc, minlength=n)
+        # distinct terms: distinct (document, term) keys among the maximal matches
+        keys = np.sort(mdoc * len(self.terms) + tids[maximal], kind="stable")  # doc-major runs: fast
+        first_key = np.empty(len(keys), dtype=bool)
+        first_key[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=first_key[1:])
+        n_terms = np.bincount(keys[first_key] // len(self.terms), minlength=n)
+        return _BatchStats(covered, n_matches, n_terms, ulens)
+
+
+def _maximal(s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Mask of the maximal hits among hits (start ``s``, end ``e``) in order of end: those contained in no other
+    hit ((start, end) pairs are unique: one key per term). A hit is contained iff a hit with the same end starts
+    earlier, or a hit with a larger end starts at or before it; equivalent to the (start, -end) sweep of
+    _coverage_py ("end > largest end so far")."""
+    m = len(s)
+    new_end = np.empty(m, dtype=bool)
+    new_end[:1] = True
+    np.not_equal(e[1:], e[:-1], out=new_end[1:])
+    group = np.cumsum(new_end) - 1
+    gmin = np.minimum.reduceat(s, np.flatnonzero(new_end))
+    later = np.empty_like(gmin)  # smallest start among hits with a larger end
+    later[-1] = np.iinfo(np.int64).max
+    later[:-1] = np.minimum.accumulate(gmin[:0:-1])[::-1]
+    return (s == gmin[group]) & (later[group] > s)
+
+
+def _cluster_coverage(s: np.ndarray, e: np.ndarray, w: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(document, weighted coverage) of each cluster of overlapping hits, for ``np.bincount``.
+
+    Hits (start ``s``, end ``e``, weight ``w``, document ``doc``) come in order of end. Clusters are contiguous
+    in that order: hit i starts a new cluster iff every hit from i on starts at or after the end of hit i-1
+    (the largest end so far). A one-hit cluster covers (e - s) units at its weight; in a cluster of several
+    hits each unit counts once at the max weight of the hits covering it (np.maximum.at on a compact array
+    holding only the spans of those clusters), as in _coverage_py.
+    """
+    m = len(s)
+    new_cluster = np.empty(m, dtype=bool)
+    new_cluster[:1] = True
+    if m > 1:
+        suffix_min = np.minimum.accumulate(s[::-1])[-2::-1]  # suffix_min[i - 1] = min(s[i:]), i >= 1
+        np.greater_equal(suffix_min, e[:-1], out=new_cluster[1:])
+    first = np.flatnonzero(new_cluster)
+    size = np.diff(first, append=m)
+    contrib = (e[first] - s[first]) * w[first]  # right for one-hit clusters
+    several = size > 1
+    if several.any():
+        in_several = np.repeat(several, size)
+        c_first = first[several]
+        c_start = np.minimum.reduceat(s, first)[several]
+        c_span = e[c_first + size[several] - 1] - c_start  # the last hit has the largest end
+        c_off = np.cumsum(c_span) - c_span  # where each cluster's span begins in the compact array
+        hs, he = s[in_several], e[in_several]
+        lens = he - hs
+        hit_cluster = np.repeat(np.arange(len(c_first)), size[several])
+        hit_off = hs - c_start[hit_cluster] + c_off[hit_cluster]
+        pos = np.repeat(hit_off - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        cov = np.zeros(int(c_span.sum()), dtype=np.float64)
+        np.maximum.at(cov, pos, np.repeat(w[in_several], lens))
+        contrib[several] = np.add.reduceat(cov, c_off)
+    return doc[first], contrib
+
+
+def _char_units_many(texts: list[str]) -> tuple[str, np.ndarray] | None:
+    """Vectorized char-mode ``units_many``: keep the alnum UTF-16 code units of the case-folded texts with a
+    BMP lookup table (the same test as ``_NON_COUNTED``) and put a U+0000 between documents. None when some text
+    has a character outside the BMP (surrogate pairs: use the per-text path)."""
+    joined = "".join(texts)
+    folded = joined.casefold()  # casefold works character by character and never shortens a character:
+    if len(folded) == len(joined):  # same total length = same length for every text
+        lengths = map(len, texts)
+    else:  # e.g. "ß" -> "ss"
+        parts = [t.casefold() for t in texts]
+        folded, lengths = "".join(parts), map(len, parts)
+    code = np.frombuffer(folded.encode("utf-16-le"), dtype="<u2")
+    if len(code) != len(folded):
+        return None
+    keep = _alnum_bmp()[code]
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(lengths, dtype=np.int64, count=len(texts)), out=bounds[1:])
+    kept_at = np.flatnonzero(keep)
+    doc_ends = np.searchsorted(kept_at, bounds)  # kept code units before each document boundary
+    units = np.insert(code[kept_at], doc_ends[1:-1], 0)
+    return units.astype(">u2").tobytes().decode("latin-1"), np.diff(doc_ends)
 
 
 def _coverage_py(hits: list[tuple[int, int, int]], weights: list[float]) -> tuple[float, list[int]]:
@@ -381,6 +546,32 @@ class DensityScorer:
             return _EMPTY
         return ix.score_units(ix.units(text))
 
+    def score_many(self, texts: list[str], languages: list[str]) -> list[DensityScore]:
+        """``[score(t, l) for t, l in zip(texts, languages)]`` (same results), much faster: per language, the
+        units of all its texts are joined into one string that the automaton scans once, and coverage and
+        counts are computed with numpy. KeyError for a language without a lexicon."""
+        return self.stats_many(texts, languages).scores()
+
+    def stats_many(self, texts: list[str], languages: list[str]) -> _BatchStats:
+        """``score_many`` as arrays (no per-text objects), in input order."""
+        if len(texts) != len(languages):
+            raise ValueError(f"{len(texts)} texts but {len(languages)} languages")
+        n = len(texts)
+        by_lang: dict[str, list[int]] = {}
+        for i, lang in enumerate(languages):
+            by_lang.setdefault(lang, []).append(i)
+        if len(by_lang) == 1:
+            lang = languages[0]
+            return self.indexes[lang].stats_many([t or "" for t in texts])
+        out = _BatchStats(np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                          np.zeros(n, dtype=np.int64))
+        for lang, idx in by_lang.items():
+            r = self.indexes[lang].stats_many([texts[i] or "" for i in idx])
+            ii = np.asarray(idx, dtype=np.int64)
+            out.covered[ii], out.n_matches[ii], out.n_terms[ii], out.total[ii] = (
+                r.covered, r.n_matches, r.n_terms, r.total)
+        return out
+
     def explain(self, text: str, language: str) -> list[tuple[str, float, int]]:
         """Maximal matched terms of ``text`` as (term, weight, occurrences), heaviest first (for debugging)."""
         ix = self.indexes[language]
@@ -417,33 +608,57 @@ class DensityFilter(FilterStage):
         if self.scorer is None:
             self.scorer = DensityScorer.from_config(self.config)
 
+    def _has_lexicon(self, lang) -> bool:
+        return lang in self.scorer.indexes and lang in self.config.min_density
+
+    def _decide(self, doc: dict, lang, density: float | None, n_terms: int = 0) -> tuple[bool, str | None]:
+        """Annotate ``doc`` and decide; ``density`` is None for a language without a lexicon."""
+        if density is None:
+            doc["density"] = 0.0
+            doc["density_terms"] = 0
+            return False, f"no lexicon for language {lang}"
+        doc["density"] = density
+        doc["density_terms"] = n_terms
+        thr = self.config.threshold(lang)
+        if density < thr:
+            return False, f"density {density:.3f} < {thr:.3f} ({lang})"
+        need = self.config.matches_needed(lang)
+        if n_terms < need:
+            return False, f"density terms {n_terms} < {need} ({lang})"
+        return True, None
+
     def filter(self, doc: dict) -> tuple[bool, str | None]:
         if self.scorer is None:
             self.setup()
         lang = doc.get("language")
-        if lang not in self.scorer.indexes or lang not in self.config.min_density:
-            doc["density"] = 0.0
-            doc["density_terms"] = 0
-            return False, f"no lexicon for language {lang}"
+        if not self._has_lexicon(lang):
+            return self._decide(doc, lang, None)
         s = self.scorer.score(doc.get("text") or "", lang)
-        doc["density"] = s.density
-        doc["density_terms"] = s.n_terms
-        thr = self.config.threshold(lang)
-        if s.density < thr:
-            return False, f"density {s.density:.3f} < {thr:.3f} ({lang})"
-        need = self.config.matches_needed(lang)
-        if s.n_terms < need:
-            return False, f"density terms {s.n_terms} < {need} ({lang})"
-        return True, None
+        return self._decide(doc, lang, s.density, s.n_terms)
 
     def process(self, docs: list[dict]) -> StageOutput:
-        out = super().process(docs)
-        for d in out.dropped:
-            r = d.get("reason", "")
-            key = (
-                "density_no_lexicon" if r.startswith("no lexicon")
-                else "density_too_few_terms" if r.startswith("density terms")
-                else "density_below_threshold"
-            )
-            out.counters[key] = out.counters.get(key, 0) + 1
+        """Same result as calling ``filter`` per document, but scores the whole unit with one ``score_many``."""
+        if self.scorer is None:
+            self.setup()
+        langs = [d.get("language") for d in docs]
+        known = [self._has_lexicon(lang) for lang in langs]
+        stats = self.scorer.stats_many(
+            [d.get("text") or "" for d, k in zip(docs, known) if k], [lang for lang, k in zip(langs, known) if k]
+        )
+        scores = zip(stats.density.tolist(), stats.n_terms.tolist())
+        out = StageOutput()
+        for doc, lang, k in zip(docs, langs, known):
+            keep, reason = self._decide(doc, lang, *(next(scores) if k else (None,)))
+            if keep:
+                out.kept.append(doc)
+            else:
+                doc["reason"] = reason or "filtered"
+                out.dropped.append(doc)
+                key = (
+                    "density_no_lexicon" if not k
+                    else "density_too_few_terms" if doc["reason"].startswith("density terms")
+                    else "density_below_threshold"
+                )
+                out.counters[key] = out.counters.get(key, 0) + 1
+        out.kept_inputs = len(out.kept)
         return out
