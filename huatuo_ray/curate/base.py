@@ -49,6 +49,17 @@ class CurationStage(ABC):
     def setup(self) -> None:
         """Load heavy state (automata, models). Called once per worker before ``process``."""
 
+    def shared_state(self) -> object | None:
+        """Heavy state built by ``setup`` that workers can load instead of rebuilding (None: nothing to share).
+
+        The pipeline calls ``setup`` once on the driver, puts this in Ray's object store, and workers call
+        :meth:`load_shared_state` with it, so e.g. automata are built once per run, not once per worker.
+        """
+        return None
+
+    def load_shared_state(self, state: object) -> None:
+        """Adopt state produced by :meth:`shared_state` on the driver (instead of calling ``setup``)."""
+
     @abstractmethod
     def process(self, docs: list[dict]) -> StageOutput:
         """Process the documents of one work unit."""

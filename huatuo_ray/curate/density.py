@@ -608,6 +608,14 @@ class DensityFilter(FilterStage):
         if self.scorer is None:
             self.scorer = DensityScorer.from_config(self.config)
 
+    def shared_state(self) -> DensityScorer | None:
+        return self.scorer
+
+    def load_shared_state(self, state: object) -> None:
+        if not isinstance(state, DensityScorer):
+            raise TypeError(f"density: expected a DensityScorer, got {type(state).__name__}")
+        self.scorer = state
+
     def _has_lexicon(self, lang) -> bool:
         return lang in self.scorer.indexes and lang in self.config.min_density
 
