@@ -29,11 +29,15 @@ def free_port() -> int:
 def cluster(tmp_path_factory):
     """A separate local Ray head (as `ray start --head` on a real head node), stopped with its process group."""
     port, dash = free_port(), free_port()
+    # fixed default ports (agent 52365, client server 10001, ...) may be held by the tests' other local Ray
+    extra = [f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                    "runtime-env-agent-port", "metrics-export-port",
+                                                    "ray-client-server-port")]
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
     log = open(tmp_path_factory.mktemp("head") / "head.log", "w")
     head = subprocess.Popen([str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", f"--dashboard-port={dash}",
-                             "--num-cpus=2", "--disable-usage-stats"], env=env, stdout=log, stderr=log, start_new_session=True)
+                             "--num-cpus=2", "--disable-usage-stats", *extra], env=env, stdout=log, stderr=log, start_new_session=True)
     deadline = time.time() + 120
     while True:
         try:
