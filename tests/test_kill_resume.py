@@ -88,8 +88,11 @@ def test_kill_worker_mid_run(corpus, reference, tmp_path):
     out = tmp_path / "out"
     proc = start_and_wait_for_markers(command(corpus, out), out, 10)
     sid = os.getsid(proc.pid)
-    workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and _is_map_worker(int(p), sid)]
-    assert workers, "no Ray Data worker found to kill"
+    workers: list[int] = []
+    while not workers and proc.poll() is None:  # a worker's title names its task only while it runs one
+        workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and _is_map_worker(int(p), sid)]
+        time.sleep(0.01)
+    assert workers, "no Ray Data worker was seen running a task"
     os.kill(workers[0], signal.SIGKILL)
     assert proc.wait(timeout=600) == 0
     pd.testing.assert_frame_equal(kept(reference), kept(out))
