@@ -482,3 +482,9 @@ def test_default_thresholds_on_the_written_held_out_set():
     for lang in ("zh", "en"):
         assert report["languages"][lang]["n"] == 100
         assert report["languages"][lang]["at_threshold"]["f1"] >= 0.93, lang
+
+
+def test_eponyms_match_without_apostrophe():
+    s = DensityScorer.from_terms({"en": {"alzheimer's disease": 1.0}})
+    for text in ("Alzheimer's disease", "Alzheimers disease", "Alzheimer disease", "Alzheimer\u2019s disease"):
+        assert s.score(text, "en").n_terms == 1, text
