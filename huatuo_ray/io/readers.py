@@ -178,10 +178,8 @@ class _Reader:
         if len(raw) > self.max_record_bytes:
             self.quarantine(rid, f"record of {len(raw)} bytes exceeds max_record_bytes={self.max_record_bytes}", raw)
             return
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            self.quarantine(rid, f"invalid UTF-8 at byte {e.start} of the line", raw)
+        text = self._decode(raw, rid)
+        if text is None:
             return
         try:
             obj = json.loads(text)
@@ -209,11 +207,11 @@ class _Reader:
         """A JSON file holding a list of records (ShareGPT / HuatuoGPT2 release) or one record."""
         with _open_binary(self.unit.path, self.unit.compression) as f:
             raw = f.read()
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            self.quarantine(self._id("file"), f"invalid UTF-8 at byte {e.start} of the file", raw)
+        text = self._decode(raw, self._id("file"))
+        if text is None:
             return
+        try:
+            data = json.loads(text)
         except ValueError as e:
             self.quarantine(self._id("file"), f"malformed JSON document: {e}", raw)
             return
@@ -234,16 +232,21 @@ class _Reader:
                 self._text_record(chunk, self._id(pos))
             pos += len(chunk)
 
+    def _decode(self, raw: bytes, rid: str) -> str | None:
+        """UTF-8 text of a raw record, or None after quarantining it."""
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.quarantine(rid, f"invalid UTF-8 at byte {e.start} of the record", raw)
+            return None
+
     def _text_record(self, raw: bytes, rid: str) -> None:
         if not raw.strip():
             self.quarantine(rid, "empty text", raw)
             return
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            self.quarantine(rid, f"invalid UTF-8 at byte {e.start}", raw)
-            return
-        self.record({self._text_fields()[0]: text}, rid, len(raw))
+        text = self._decode(raw, rid)
+        if text is not None:
+            self.record({self._text_fields()[0]: text}, rid, len(raw))
 
 
 def _conversation_text(conv: Any) -> tuple[str, str | None]:
