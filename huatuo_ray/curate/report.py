@@ -50,7 +50,7 @@ def finish_run(
         "worker_seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
     write_json_atomic(out_dir.root / "stats.json", stats)
-    stats["plots"] = write_plots(hist, out_dir.root / "plots")
+    stats["plots"] = write_plots(hist, out_dir.root / "plots", recipe.curate.density.min_density)
     write_json_atomic(out_dir.root / "stats.json", stats)
     print(summary_table(stats))
     return stats
@@ -102,7 +102,7 @@ def _top(reasons: dict[str, int], n: int = 3) -> str:
     return text + (f"; +{more} more" if more > 0 else "")
 
 
-def write_plots(hist: Histograms, folder: Path) -> list[str]:
+def write_plots(hist: Histograms, folder: Path, thresholds: dict[str, float] | None = None) -> list[str]:
     """Density histograms (kept vs dropped, per language) and kept-row lengths, as PNG files."""
     import matplotlib
 
@@ -120,6 +120,9 @@ def write_plots(hist: Histograms, folder: Path) -> list[str]:
                 bins = hist.density[lang].get(outcome)
                 if bins:
                     ax.bar(xs, bins, width=1 / DENSITY_BINS, align="edge", alpha=0.6, color=colour, label=outcome)
+            if thresholds and lang in thresholds:
+                ax.axvline(thresholds[lang], color="black", linestyle="--", linewidth=1,
+                           label=f"threshold {thresholds[lang]:g}")
             ax.set_title(f"dictionary density ({lang})")
             ax.set_xlabel("density")
             ax.set_ylabel("documents")

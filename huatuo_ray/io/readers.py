@@ -184,7 +184,7 @@ class _Reader:
         try:
             obj = json.loads(text)
         except ValueError as e:
-            self.quarantine(rid, f"malformed JSON: {getattr(e, 'msg', str(e))} at char {getattr(e, 'pos', '?')}", raw)
+            self.quarantine(rid, f"malformed JSON ({getattr(e, 'msg', str(e))}, char {getattr(e, 'pos', '?')})", raw)
             return
         self.record(obj, rid, len(raw))
 
