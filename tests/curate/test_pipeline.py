@@ -123,3 +123,14 @@ def test_stage_subset_on_any_input(ray_local, tmp_path):
     assert again["ledger"]["records"] == stats["ledger"]["kept_rows"]
     with pytest.raises(ValueError, match="not among the recipe's stages"):
         run_curation(make_recipe(tmp_path / "in"), tmp_path / "x", stages=["dedup"])
+
+
+def test_stage_as_actor_pool_gives_the_same_output(ray_local, tmp_path):
+    n = write_hostile_corpus(tmp_path / "in", big_kb=16)
+    tasks = run_curation(make_recipe(tmp_path / "in"), tmp_path / "tasks").stats
+    actors_recipe = make_recipe(tmp_path / "in", resources={"density": {"num_cpus": 0.5, "actors": [1, 2]}})
+    actors = run_curation(actors_recipe, tmp_path / "actors").stats
+    assert_balanced(actors, n)
+    assert actors["ledger"] == tasks["ledger"]
+    pd.testing.assert_frame_equal(read_kind(tmp_path / "tasks", "kept").sort_values("id").reset_index(drop=True),
+                                  read_kind(tmp_path / "actors", "kept").sort_values("id").reset_index(drop=True))
