@@ -96,6 +96,35 @@ def _run_curate(recipe: Recipe, output: Path, stages: list[str] | None, overwrit
 
 
 @app.command()
+def sample(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (order/, plots/, _sample.json).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: Annotated[Optional[int], typer.Option(help="Ray tasks for keys and sort partitions; never changes the order.")] = None,
+) -> None:
+    """Order all sources' items by priority sampling (beta^K, epochs) into one stream.
+
+    Inputs of at most sample.local_max_items items run in this process; larger ones on Ray.
+    """
+    from huatuo_ray.sample.priority import plan_sample, run_sample
+    from huatuo_ray.runtime import init_ray
+
+    _setup_logging()
+    recipe = _load(config, [*(set_ or []), *([f"sample.workers={workers}"] if workers else [])])
+    try:
+        plan = plan_sample(recipe.sample)
+        if plan.engine == "ray":
+            init_ray(recipe.ray)
+        result = run_sample(plan, output)
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+        raise
+    s = result.summary
+    typer.echo(f"ordered {s['total']:,} items from {len(s['sources'])} sources ({s['engine']}, {s['seconds']:.1f} s): "
+               f"{output / 'order'}   plot: {output / s['plot'] if s['plot'] else '-'}")
+
+
+@app.command()
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where the demo writes its run.")] = Path("runs/demo"),
     overwrite: Annotated[bool, typer.Option(help="Start the demo from scratch.")] = False,

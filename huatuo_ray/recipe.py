@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.segment import SegmentConfig
+from huatuo_ray.sample.config import SamplerConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 Language = Literal["zh", "en", "detect"]
@@ -110,6 +111,7 @@ class Recipe(_Strict):
     name: str = "huatuogpt2"
     sources: list[SourceConfig] = Field(default_factory=list)
     curate: CurateConfig = Field(default_factory=CurateConfig)
+    sample: SamplerConfig = Field(default_factory=SamplerConfig, description="The priority sampler (paper preset).")
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("sources")
