@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from huatuo_ray.names import check_source_name
+
 from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.segment import SegmentConfig
 from huatuo_ray.sample.config import SamplerConfig
@@ -45,9 +47,7 @@ class SourceConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_simple(cls, v: str) -> str:
-        if not v or not all(c.isalnum() or c in "-_." for c in v):
-            raise ValueError("source name must be non-empty and use only letters, digits, '-', '_' or '.'")
-        return v
+        return check_source_name(v)
 
 
 class StageRuntime(_Strict):

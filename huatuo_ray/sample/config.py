@@ -17,6 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from huatuo_ray.names import check_source_name
+
 SampleSourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 SOURCE_TYPES: tuple[str, ...] = ("web", "literature", "encyclopedia", "books", "sft")
 _RELEASE_K = {"web": 5, "literature": 4, "encyclopedia": 3, "books": 2, "sft": 0}
@@ -44,9 +46,7 @@ class SampleSource(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_simple(cls, v: str) -> str:
-        if not v or not all(c.isalnum() or c in "-_." for c in v):
-            raise ValueError("source name must be non-empty and use only letters, digits, '-', '_' or '.'")
-        return v
+        return check_source_name(v)
 
 
 class SamplerConfig(_Strict):
