@@ -1,0 +1,1 @@
+"""The LLM layer: local model preparation, server lifecycle, and generation backends."""
