@@ -19,6 +19,8 @@ recipe_app = typer.Typer(help="Inspect and validate recipes.", no_args_is_help=T
 app.add_typer(recipe_app, name="recipe")
 density_app = typer.Typer(help="Calibrate and inspect the dictionary-density filter.", no_args_is_help=True)
 app.add_typer(density_app, name="density")
+quality_app = typer.Typer(help="Label samples and train the fastText quality classifier.", no_args_is_help=True)
+app.add_typer(quality_app, name="quality")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,6 +204,28 @@ def density_score(
     typer.echo(f"density {s.density:.4f} (threshold {dcfg.threshold(language):.3f}), {s.n_terms} distinct terms: {verdict}")
     for term, weight, count in scorer.explain(text, language):
         typer.echo(f"  {term}\tweight {weight:.2f}\tx{count}")
+
+
+@quality_app.command("train")
+def quality_train(
+    labelled: Annotated[str, typer.Argument(help='Labelled JSONL {"text", "label"} (from `quality label` or your own); builtin:seed for the demo seed set.')],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Where to write the fastText model (a .json report is written beside it).")],
+    test_fraction: Annotated[float, typer.Option(help="Held-out share of each label.")] = 0.2,
+    epoch: Annotated[int, typer.Option(help="fastText epochs.")] = 25,
+    seed: Annotated[int, typer.Option(help="Seed of the split and of fastText.")] = 0,
+) -> None:
+    """Train the quality classifier with a held-out split and print precision / recall per label."""
+    from huatuo_ray.curate.quality_model import TrainParams, format_report, train_classifier
+
+    if not 0.0 <= test_fraction < 1.0:
+        _fail("--test-fraction must be in [0, 1)")
+    try:
+        report = train_classifier(labelled, model, test_fraction, TrainParams(epoch=epoch, seed=seed))
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+        raise
+    typer.echo(format_report(report))
+    typer.echo(f"model: {model}   report: {model}.json   use it with --set curate.quality.model={model}")
 
 
 if __name__ == "__main__":

@@ -17,14 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from huatuo_ray.names import check_source_name
 
+from huatuo_ray.curate.dedup_config import DedupConfig
 from huatuo_ray.curate.density import DensityConfig
+from huatuo_ray.curate.quality import QualityConfig
 from huatuo_ray.curate.segment import SegmentConfig
 from huatuo_ray.sample.config import SamplerConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 Language = Literal["zh", "en", "detect"]
 InputFormat = Literal["auto", "jsonl", "parquet", "text", "text_blocks", "conversations"]
-CURATION_STAGES = ("density", "segment")
+CURATION_STAGES = ("density", "segment")  # the default stage list
+ALL_CURATION_STAGES = ("density", "segment", "quality", "dedup")
 
 
 class _Strict(BaseModel):
@@ -63,11 +66,14 @@ class StageRuntime(_Strict):
 class CurateConfig(_Strict):
     """The curation job: which stages run, in which order, with what settings."""
 
-    stages: list[Literal["density", "segment"]] = Field(
-        default_factory=lambda: list(CURATION_STAGES), description="Curation stages, in order."
+    stages: list[Literal["density", "segment", "quality", "dedup"]] = Field(
+        default_factory=lambda: list(CURATION_STAGES),
+        description="Curation stages, in order (dedup, a global stage, must come last).",
     )
     density: DensityConfig = Field(default_factory=DensityConfig)
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     unit_bytes: int = Field(
         32 * 1024 * 1024, gt=0, description="Uncompressed JSONL files are split into work units of about this size."
     )
@@ -78,7 +84,8 @@ class CurateConfig(_Strict):
     keep_dropped_text: bool = Field(True, description="Store the text of dropped records in dropped/ for audit.")
     excerpt_chars: int = Field(300, ge=0, description="Length of the raw excerpt kept with quarantined records.")
     resources: dict[str, StageRuntime] = Field(
-        default_factory=dict, description="Per-stage Ray resources, keyed by stage name (read, density, segment, write)."
+        default_factory=dict, description="Per-stage Ray resources, keyed by stage name (read, density, segment, quality, "
+        "write; embed: the dedup embedding actors; dedup: the dedup k-means and cluster tasks).",
     )
 
     @field_validator("stages")
@@ -86,12 +93,14 @@ class CurateConfig(_Strict):
     def _stages_unique(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError(f"stages must not repeat: {v}")
+        if "dedup" in v and v[-1] != "dedup":
+            raise ValueError(f"dedup needs every record, so it must be the last stage: {v}")
         return v
 
     @field_validator("resources")
     @classmethod
     def _known_resource_keys(cls, v: dict[str, StageRuntime]) -> dict[str, StageRuntime]:
-        unknown = set(v) - {"read", "write", *CURATION_STAGES}
+        unknown = set(v) - {"read", "write", "embed", *ALL_CURATION_STAGES}
         if unknown:
             raise ValueError(f"unknown stage(s) in resources: {sorted(unknown)}")
         return v

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from huatuo_ray.curate.base import CurationStage
 from huatuo_ray.curate.density import DensityFilter
+from huatuo_ray.curate.quality import QualityFilter
 from huatuo_ray.curate.segment import SegmentStage
 from huatuo_ray.recipe import CurateConfig
 
@@ -14,6 +15,8 @@ def build_stage(name: str, cfg: CurateConfig) -> CurationStage:
         return DensityFilter(cfg.density)
     if name == "segment":
         return SegmentStage(cfg.segment)
+    if name == "quality":
+        return QualityFilter(cfg.quality)
     raise ValueError(f"unknown curation stage {name!r}")
 
 
