@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from huatuo_ray.curate.dedup import PRE_DEDUP, remove_dedup_state, run_dedup
 from huatuo_ray.curate.histograms import Histograms
 from huatuo_ray.curate.stages import build_stage, select_stages
 from huatuo_ray.io.output import OutputDir
@@ -216,15 +217,23 @@ def run_curation(
     if len(set(unit_ids)) != len(unit_ids):
         raise ValueError("two work units share an id: are two sources reading the same files?")
     out_dir = OutputDir(output)
-    done_before = out_dir.prepare(
-        "curate", recipe.fingerprint("sources", "curate"), recipe.output_affecting("sources", "curate"), unit_ids, overwrite
-    )
-    pending = [u for u in units if not out_dir.is_done(u.unit_id)]
+    fingerprint, affecting = recipe.fingerprint("sources", "curate"), recipe.output_affecting("sources", "curate")
+    if overwrite:
+        remove_dedup_state(out_dir.root)
+    done_before = out_dir.prepare("curate", fingerprint, affecting, unit_ids, overwrite)
+    # dedup is global: the per-unit stages write into _pre_dedup/, then dedup writes the final output
+    global_dedup = "dedup" in run_stages
+    unit_stages = [s for s in run_stages if s != "dedup"]
+    unit_dir = OutputDir(out_dir.root / PRE_DEDUP) if global_dedup else out_dir
+    if global_dedup:
+        unit_dir.prepare("curate", fingerprint, affecting, unit_ids, overwrite)
+    pending = [u for u in units if not out_dir.is_done(u.unit_id) and not unit_dir.is_done(u.unit_id)]
     log.info("curate: %d work units, %d already done, %d to run; stages: %s",
              len(units), done_before, len(pending), ",".join(run_stages) or "(none)")
     if pending:
-        _execute(recipe, run_stages, pending, out_dir, progress_every_s)
-    stats = finish_run(recipe, run_stages, out_dir, unit_ids, started, done_before, len(pending))
+        _execute(recipe, unit_stages, pending, unit_dir, progress_every_s)
+    extra = {"dedup": run_dedup(recipe, unit_dir, out_dir, unit_ids)} if global_dedup else None
+    stats = finish_run(recipe, run_stages, out_dir, unit_ids, started, done_before, len(pending), extra)
     return CurationResult(Path(output), stats)
 
 

@@ -18,7 +18,8 @@ from huatuo_ray.recipe import Recipe
 
 
 def finish_run(
-    recipe: Recipe, stages: list[str], out_dir: OutputDir, unit_ids: list[str], started: float, done_before: int, ran: int
+    recipe: Recipe, stages: list[str], out_dir: OutputDir, unit_ids: list[str], started: float, done_before: int, ran: int,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Aggregate every unit's marker, check the ledger against the files, write stats and plots."""
     markers = out_dir.markers(unit_ids)
@@ -48,6 +49,7 @@ def finish_run(
         "by_source": {k: v.to_dict() for k, v in sorted(by_source.items())},
         "histograms": hist.to_dict(),
         "worker_seconds": {k: round(v, 3) for k, v in seconds.items()},
+        **(extra or {}),
     }
     write_json_atomic(out_dir.root / "stats.json", stats)
     stats["plots"] = write_plots(hist, out_dir.root / "plots", recipe.curate.density.min_density)

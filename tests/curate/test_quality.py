@@ -34,7 +34,6 @@ def test_tokenize_rule():
 
 
 def test_fasttext_predict_works_with_numpy2(seed_model):
-    import fasttext
 
     assert int(np.__version__.split(".")[0]) >= 2
     labels, probs = seed_model.predict([tokenize("专治不孕不育，电话13800001111"), tokenize("Asthma is a disease.")], k=-1)

