@@ -37,6 +37,7 @@ class TrainParams:
     word_ngrams: int = 2
     dim: int = 50
     min_count: int = 1
+    bucket: int = 200_000  # hashed word-bigram rows; fastText's 2M default makes a 400 MB model at dim 50
     seed: int = 0
     threads: int = 1
 
@@ -113,7 +114,7 @@ def fit(rows: list[dict], params: TrainParams | None = None):
         path = Path(tmp) / "train.txt"
         _write_fasttext_file(rows, path)
         return fasttext.train_supervised(
-            str(path), epoch=p.epoch, lr=p.lr, wordNgrams=p.word_ngrams, dim=p.dim, minCount=p.min_count,
+            str(path), epoch=p.epoch, lr=p.lr, wordNgrams=p.word_ngrams, dim=p.dim, minCount=p.min_count, bucket=p.bucket,
             seed=p.seed, thread=p.threads, verbose=0,
         )
 
