@@ -86,9 +86,18 @@ def _sample_unit(path: str, unit_id: str, fraction: float, seed: int) -> np.ndar
     return np.array(emb[rng.random(len(emb)) < fraction], dtype=np.float32)
 
 
+def _check_gpu(gpu: bool) -> None:
+    import faiss
+
+    if gpu and faiss.get_num_gpus() == 0:
+        raise RuntimeError("curate.dedup.faiss_gpu is set but faiss sees no GPU here (install faiss-gpu and give the "
+                           "dedup tasks a GPU with curate.resources.dedup.num_gpus)")
+
+
 def _train_kmeans(sample: np.ndarray, k: int, cfg: DedupConfig) -> np.ndarray:
     import faiss
 
+    _check_gpu(cfg.faiss_gpu)
     k = max(1, min(k, len(sample)))
     km = faiss.Kmeans(sample.shape[1], k, niter=cfg.kmeans_iterations, seed=cfg.seed, spherical=True,
                       gpu=cfg.faiss_gpu, verbose=False, min_points_per_centroid=1, max_points_per_centroid=1 << 30)
@@ -104,6 +113,7 @@ def nearest_centroid(emb: np.ndarray, centroids: np.ndarray, gpu: bool = False) 
         return np.zeros(0, dtype=np.int64)
     index = faiss.IndexFlatIP(centroids.shape[1])
     if gpu:
+        _check_gpu(gpu)
         index = faiss.index_cpu_to_all_gpus(index)
     index.add(centroids)
     _, nearest = index.search(np.ascontiguousarray(emb, dtype=np.float32), 1)
