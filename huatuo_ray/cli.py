@@ -70,7 +70,7 @@ def curate(
     text_field: Annotated[str, typer.Option(help="Text field(s) for --input records; comma-separated to join several.")] = "text",
     overwrite: Annotated[bool, typer.Option(help="Discard an existing output directory instead of resuming it.")] = False,
 ) -> None:
-    """Curate a raw corpus: dictionary-density filter and windowed segmentation on Ray Data.
+    """Curate a raw corpus on Ray Data: density filter, segmentation, quality classifier, semantic dedup.
 
     Rerunning the same command resumes: finished work units are skipped.
     """
