@@ -160,7 +160,7 @@ def _search_bucket(bucket: int, out_root: str, threshold: float) -> dict:
     t0 = time.perf_counter()
     work = Path(out_root) / WORK
     files = sorted(glob.glob(str(work / "shards" / f"b{bucket}" / "*.parquet")))
-    marker = {"bucket": bucket, "rows": 0, "clusters": 0, "dropped": 0, "cluster_sizes": []}
+    marker = {"bucket": bucket, "rows": 0, "clusters": 0, "dropped": 0, "cluster_sizes": [], "similarity_bins": [0] * 100}
     if files:
         t = pa.concat_tables([pq.read_table(f) for f in files])
         units, rows, ids = t.column("unit").to_pylist(), t.column("row").to_numpy(), t.column("id").to_pylist()
@@ -180,6 +180,9 @@ def _search_bucket(bucket: int, out_root: str, threshold: float) -> dict:
                     "row": int(rows[members[local]]), "duplicate_of": m_ids[rep], "duplicate_unit": m_units[rep],
                     "duplicate_row": int(rows[members[rep]]), "dedup_similarity": float(res.similarity[local]),
                 })
+        for items in drops.values():
+            for d in items:
+                marker["similarity_bins"][min(int(d["dedup_similarity"] * 100), 99)] += 1
         for unit_id, items in drops.items():
             _write_table(pa.Table.from_pylist(items), work / "drops" / unit_id / f"b{bucket}.parquet")
         marker.update(rows=t.num_rows, clusters=len(marker["cluster_sizes"]), dropped=sum(map(len, drops.values())))
@@ -246,6 +249,33 @@ def _apply_unit(unit_id: str, pre_root: str, out_root: str, threshold: float, ke
     secs = {**marker["seconds"], "dedup": seconds + time.perf_counter() - t0}
     out.write_marker(unit_id, {**marker, "ledger": ledger.to_dict(), "hist": hist.to_dict(), "seconds": secs})
     return {"unit_id": unit_id, "dropped": int(is_dup.sum())}
+
+
+def _plot(sizes: list[int], sim_bins: list[int], threshold: float, path: Path) -> str | None:
+    """Cluster sizes and the similarity of dropped rows to their representative."""
+    if not sizes:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    a.hist(sizes, bins=min(50, max(5, len(sizes) // 2)), color="tab:blue")
+    a.set_title(f"k-means cluster sizes ({len(sizes)} clusters)")
+    a.set_xlabel("rows in cluster")
+    a.set_ylabel("clusters")
+    if sim_bins and any(sim_bins):
+        lo = int(threshold * 100)
+        b.bar([i / 100 for i in range(lo, 100)], sim_bins[lo:], width=0.01, align="edge", color="tab:red")
+    b.set_title("dropped rows: cosine to the kept representative")
+    b.set_xlabel("cosine similarity")
+    b.set_ylabel("rows")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
 
 
 def remove_dedup_state(root: Path) -> None:
@@ -328,6 +358,8 @@ def run_dedup(recipe: Recipe, pre: OutputDir, out: OutputDir, unit_ids: list[str
                "clusters_non_empty": len(sizes), "cluster_size_max": sizes[-1] if sizes else 0,
                "cluster_size_median": sizes[len(sizes) // 2] if sizes else 0,
                "wall_seconds_this_run": {k: round(v, 3) for k, v in timings.items()}}
+    summary["plot"] = _plot(sizes, [sum(b) for b in zip(*(m["similarity_bins"] for m in buckets))], cfg.threshold,
+                            out.root / "plots" / "dedup.png")
     write_json_atomic(summary_path, summary)
     print(f"[dedup] {summary['rows']:,} rows, {summary['clusters_non_empty']} clusters (max {summary['cluster_size_max']}), "
           f"{summary['dropped']:,} near duplicates dropped", file=sys.stderr, flush=True)

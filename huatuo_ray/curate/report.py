@@ -52,7 +52,8 @@ def finish_run(
         **(extra or {}),
     }
     write_json_atomic(out_dir.root / "stats.json", stats)
-    stats["plots"] = write_plots(hist, out_dir.root / "plots", recipe.curate.density.min_density)
+    stats["plots"] = write_plots(hist, out_dir.root / "plots", recipe.curate.density.min_density,
+                                 recipe.curate.quality.threshold)
     write_json_atomic(out_dir.root / "stats.json", stats)
     print(summary_table(stats))
     return stats
@@ -104,8 +105,10 @@ def _top(reasons: dict[str, int], n: int = 3) -> str:
     return text + (f"; +{more} more" if more > 0 else "")
 
 
-def write_plots(hist: Histograms, folder: Path, thresholds: dict[str, float] | None = None) -> list[str]:
-    """Density histograms (kept vs dropped, per language) and kept-row lengths, as PNG files."""
+def write_plots(
+    hist: Histograms, folder: Path, thresholds: dict[str, float] | None = None, quality_threshold: float | None = None
+) -> list[str]:
+    """Density and quality histograms (kept vs dropped, per language) and kept-row lengths, as PNG files."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -135,6 +138,8 @@ def write_plots(hist: Histograms, folder: Path, thresholds: dict[str, float] | N
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(str(path))
+    if hist.quality:
+        written.append(_plot_quality(hist, folder, quality_threshold, plt))
     if any(hist.kept_chars):
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.bar([i * LENGTH_BIN for i in range(LENGTH_BINS)], hist.kept_chars, width=LENGTH_BIN, align="edge")
@@ -147,3 +152,25 @@ def write_plots(hist: Histograms, folder: Path, thresholds: dict[str, float] | N
         plt.close(fig)
         written.append(str(path))
     return written
+
+
+def _plot_quality(hist: Histograms, folder: Path, threshold: float | None, plt) -> str:
+    langs = sorted(hist.quality)
+    fig, axes = plt.subplots(1, len(langs), figsize=(6 * len(langs), 4), squeeze=False)
+    xs = [i / DENSITY_BINS for i in range(DENSITY_BINS)]
+    for ax, lang in zip(axes[0], langs):
+        for outcome, colour in (("dropped", "tab:red"), ("kept", "tab:green")):
+            bins = hist.quality[lang].get(outcome)
+            if bins:
+                ax.bar(xs, bins, width=1 / DENSITY_BINS, align="edge", alpha=0.6, color=colour, label=outcome)
+        if threshold is not None:
+            ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+        ax.set_title(f"quality classifier ({lang})")
+        ax.set_xlabel("probability of the drop labels")
+        ax.set_ylabel("rows")
+        ax.legend()
+    fig.tight_layout()
+    path = folder / "quality.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
