@@ -177,7 +177,8 @@ def llm_serve(
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         server.start()
-        typer.echo(f"serving {server.model_name} at {server.base_url} (log {server.log_path}); Ctrl-C stops it",
+        typer.echo(f"serving {server.model_name} at {server.base_url} (process group {server.proc.pid}, log "
+                   f"{server.log_path}); Ctrl-C stops it",
                    err=True)
         typer.echo(f"--set llm.backend=endpoint --set llm.endpoint.base_url={server.base_url} "
                    f"--set llm.endpoint.model={server.model_name}")

@@ -114,7 +114,7 @@ class ChatClient:
         self.model = model or cfg.model
         if not self.model:
             raise ValueError("no model name: set llm.endpoint.model")
-        self.cache = cache or RequestCache(None)
+        self.cache = cache if cache is not None else RequestCache(None)
         api_key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
         if cfg.api_key_env and not api_key:
             raise ValueError(f"llm.endpoint.api_key_env names {cfg.api_key_env}, which is not set")
@@ -150,7 +150,7 @@ class ChatClient:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.cfg.max_attempts),
-                wait=wait_exponential_jitter(initial=self.cfg.backoff_initial_s, max=self.cfg.backoff_max_s),
+                wait=wait_exponential_jitter(multiplier=self.cfg.backoff_initial_s, max=self.cfg.backoff_max_s),
                 retry=retry_if_exception(_retryable), reraise=True,
             ):
                 with attempt:
