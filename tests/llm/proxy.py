@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import threading
 from collections import Counter
 
 import aiohttp
 from aiohttp import web
+
+
+def _cache_key(body: bytes) -> str:
+    from huatuo_ray.llm.cache import request_key
+
+    b = json.loads(body)
+    return request_key(b["model"], b["messages"], {k: b.get(k) for k in ("temperature", "top_p", "max_tokens", "seed")})
 
 
 class FaultProxy:
@@ -37,6 +45,7 @@ class FaultProxy:
             self.faults: Counter = Counter()       # fault kind -> count
             self.upstream_errors = 0
             self.auth: set = set()                 # Authorization headers seen
+            self.cache_keys: Counter = Counter()   # request-cache key of each chat request received
 
     @property
     def base_url(self) -> str:
@@ -64,6 +73,7 @@ class FaultProxy:
             self.auth.add(request.headers.get("Authorization"))
             if chat:
                 self.received[key] += 1
+                self.cache_keys[_cache_key(body)] += 1
                 if self.rng.random() < self.fault_rate:
                     fault = self.rng.choice(["http500", "http503", "timeout", "truncated"])
                     self.faults[fault] += 1
