@@ -29,6 +29,7 @@ class UnifyConfig(_Strict):
     question_source_chars: int = Field(400, gt=0, description="Segment characters given to pass 1 (truncation rule).")
     answer_source_chars: int = Field(600, gt=0, description="Segment characters given to pass 2 (truncation rule).")
     max_question_chars: int = Field(180, gt=0, description="Longer questions are rejected (paper: 180).")
+    drop_cut_answers: bool = Field(True, description="Reject answers that stopped at max_tokens (unfinished).")
     min_answer_chars: int = Field(2, ge=1, description="Shorter answers count as empty.")
     reference_markers: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in REFERENCE_MARKERS.items()},

@@ -66,7 +66,7 @@ def answer_problem(segment: str, segment_lang: str, a: str, finish_reason: str |
     """(reason or None, deviation score, score kind) for an answer."""
     if len(a) < cfg.min_answer_chars:
         return "empty answer", None, None
-    if finish_reason == "length":
+    if finish_reason == "length" and cfg.drop_cut_answers:
         return "answer cut at max_tokens", None, None
     if mentions(a, cfg.reference_markers.get(cfg.target_language, [])):
         return "answer mentions the reference", None, None

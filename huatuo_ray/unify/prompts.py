@@ -87,6 +87,6 @@ EN_ANSWER = PromptTemplate(
 
 REFERENCE_MARKERS = {
     "zh": ["资料", "文中", "上文", "原文", "这段话", "参考内容", "参考文本", "根据提供", "所给", "给定的", "文章中"],
-    "en": ["the text", "the passage", "the reference", "the article", "the provided", "the given", "the document",
+    "en": ["the text", "this text", "the passage", "the reference", "the article", "the provided", "the given", "the document",
            "the excerpt", "according to the", "<reference>"],
 }
