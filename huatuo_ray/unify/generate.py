@@ -9,6 +9,7 @@ retries) ends the segment with status ``error``: it stays pending and a rerun re
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -36,6 +37,7 @@ class PairOutcome:
     requests: int = 0
     cached: int = 0
     attempts: list[dict] = field(default_factory=list)
+    request_log: Counter = field(default_factory=Counter)  # requests, cache_hits, sent, retries, errors
 
 
 def mentions(text: str, markers: list[str]) -> str | None:
@@ -119,6 +121,15 @@ async def _call(chat: ChatFn, messages: list[dict], sampling, attempt: int, out:
     res = await chat(messages, sampling, attempt)
     out.requests += 1
     out.cached += int(res.cached)
+    log = out.request_log
+    log["requests"] += 1
+    if res.cached:
+        log["cache_hits"] += 1
+    else:
+        log["sent"] += res.attempts
+        log["retries"] += max(0, res.attempts - 1)
+    if res.error:
+        log["errors"] += 1
     return res
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -79,14 +80,21 @@ class UnifyWorker:
         self.endpoint = EndpointConfig.model_validate_json(endpoint_json)
         self.cache_dir, self.curated, self.out = cache_dir, Path(curated), OutputDir(output)
         self.model = model
+        # One event loop in a thread serves every unit this actor holds: the actor is threaded
+        # (max_concurrency), so the next unit starts while the last requests of the previous one finish,
+        # and all share one client whose semaphore keeps llm.endpoint.concurrency requests in flight.
         self.loop = asyncio.new_event_loop()
-        self.client = self.loop.run_until_complete(self._make_client())
+        threading.Thread(target=self.loop.run_forever, daemon=True, name="unify-loop").start()
+        self.client = self._run(self._make_client())
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def _make_client(self) -> ChatClient:
         return ChatClient(self.endpoint, cache=RequestCache(self.cache_dir))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        markers = [json.dumps(self.loop.run_until_complete(self.process_unit(u))) for u in batch["unit_id"]]
+        markers = [json.dumps(self._run(self.process_unit(u))) for u in batch["unit_id"]]
         return {"unit_id": batch["unit_id"], "marker": np.array(markers, dtype=object)}
 
     async def process_unit(self, unit_id: str) -> dict:
@@ -94,7 +102,6 @@ class UnifyWorker:
         self.out.marker(unit_id).unlink(missing_ok=True)  # a re-processed unit is pending until committed again
         path = self.curated / "kept" / f"{unit_id}.parquet"
         segments = pq.read_table(path).to_pylist() if path.exists() else []
-        before = dict(self.client.stats)
         outcomes = await asyncio.gather(*(self._one(s) for s in segments))
         rows: dict[str, list[dict]] = {"kept": [], "dropped": [], "quarantined": []}
         ledger = Ledger(records=len(segments), input_chars=sum(len(s.get("text") or "") for s in segments))
@@ -120,7 +127,7 @@ class UnifyWorker:
                               truncated_sources=sum(o.truncated for o in outcomes))
         ledger.check(f"unit {unit_id}")
         self.out.write_rows(unit_id, rows)
-        requests = {k: self.client.stats[k] - before[k] for k in before}
+        requests = dict(sum((o.request_log for o in outcomes), Counter()))
         marker = {"unit_id": unit_id, "ledger": ledger.to_dict(), "errors": len(rows["quarantined"]),
                   "requests": requests, "deviation_hist": dict(hist), "seconds": time.perf_counter() - t0}
         self.out.write_marker(unit_id, marker)
@@ -181,7 +188,8 @@ def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: 
     ds = ray.data.from_items([{"unit_id": u} for u in pending], override_num_blocks=len(pending))
     ds = ds.map_batches(
         UnifyWorker, batch_size=1, batch_format="numpy", num_cpus=cfg.num_cpus,
-        compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(pending))),
+        compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(pending)), max_tasks_in_flight_per_actor=2),
+        max_concurrency=2,
         fn_constructor_kwargs={"unify_json": cfg.model_dump_json(), "endpoint_json": endpoint.model_dump_json(),
                                "cache_dir": cache_dir, "curated": str(curated.resolve()),
                                "output": str(out.root.resolve()), "model": model_id(recipe)},
