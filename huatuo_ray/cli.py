@@ -174,7 +174,10 @@ def llm_serve(
     if port:
         cfg = cfg.model_copy(update={"port": port})
     server = LocalServer(cfg)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def _interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server group as Ctrl-C does
     try:
         server.start()
         typer.echo(f"serving {server.model_name} at {server.base_url} (process group {server.proc.pid}, log "
