@@ -21,6 +21,8 @@ density_app = typer.Typer(help="Calibrate and inspect the dictionary-density fil
 app.add_typer(density_app, name="density")
 quality_app = typer.Typer(help="Label samples and train the fastText quality classifier.", no_args_is_help=True)
 app.add_typer(quality_app, name="quality")
+llm_app = typer.Typer(help="The LLM backend: run a local vLLM server.", no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,6 +126,76 @@ def sample(
     s = result.summary
     typer.echo(f"ordered {s['total']:,} items from {len(s['sources'])} sources ({s['engine']}, {s['seconds']:.1f} s): "
                f"{output / 'order'}   plot: {output / s['plot'] if s['plot'] else '-'}")
+
+
+@app.command()
+def unify(
+    input: Annotated[Path, typer.Option("--input", "-i", help="A finished curation output directory (its kept/ segments).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (kept/, dropped/, quarantined/, release/, stats.json).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    overwrite: Annotated[bool, typer.Option(help="Discard an existing output (the request cache is kept).")] = False,
+) -> None:
+    """Write a question and an answer for every curated segment with an LLM, check them, regenerate failures.
+
+    Rerunning resumes: committed units are skipped, units with LLM errors are retried, and cached requests
+    are never resent. llm.backend=local starts a vLLM server for the run; endpoint uses llm.endpoint.
+    """
+    from huatuo_ray.io.output import OutputMismatch
+    from huatuo_ray.llm.server import ServerError
+    from huatuo_ray.runtime import init_ray
+    from huatuo_ray.unify.pipeline import run_unify
+
+    _setup_logging()
+    recipe = _load(config, set_)
+    try:
+        init_ray(recipe.ray)
+        result = run_unify(recipe, input, output, overwrite=overwrite)
+    except (OutputMismatch, ServerError, ValueError) as e:
+        _fail(str(e))
+        raise
+    s = result.stats
+    typer.echo(f"{s['pairs']:,} pairs from {s['segments']:,} segments ({s['llm_errors']:,} LLM errors pending): "
+               f"{output / s['release']['jsonl']}   stats: {output / 'stats.json'}")
+
+
+@llm_app.command("serve")
+def llm_serve(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: the recipe's llm.server.port, else a free one).")] = 0,
+) -> None:
+    """Start the local vLLM OpenAI-compatible server (llm.server) and keep it up until Ctrl-C / SIGTERM."""
+    import signal
+    import time
+
+    from huatuo_ray.llm.server import LocalServer, ServerError
+
+    _setup_logging()
+    cfg = _load(config, set_).llm.server
+    if port:
+        cfg = cfg.model_copy(update={"port": port})
+    server = LocalServer(cfg)
+    def _interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server group as Ctrl-C does
+    try:
+        server.start()
+        typer.echo(f"serving {server.model_name} at {server.base_url} (process group {server.proc.pid}, log "
+                   f"{server.log_path}); Ctrl-C stops it",
+                   err=True)
+        typer.echo(f"--set llm.backend=endpoint --set llm.endpoint.base_url={server.base_url} "
+                   f"--set llm.endpoint.model={server.model_name}")
+        while server.proc.poll() is None:
+            time.sleep(1)
+        _fail(f"the server exited with {server.proc.returncode}: {server.log_tail(1500)}")
+    except ServerError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 @app.command()

@@ -22,6 +22,8 @@ from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.quality import QualityConfig
 from huatuo_ray.curate.segment import SegmentConfig
 from huatuo_ray.sample.config import SamplerConfig
+from huatuo_ray.llm.config import LLMConfig
+from huatuo_ray.unify.config import UnifyConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 Language = Literal["zh", "en", "detect"]
@@ -121,6 +123,8 @@ class Recipe(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     sample: SamplerConfig = Field(default_factory=SamplerConfig, description="The priority sampler (paper preset).")
+    unify: UnifyConfig = Field(default_factory=UnifyConfig, description="Question / answer generation per segment.")
+    llm: LLMConfig = Field(default_factory=LLMConfig, description="The LLM backend unification (and labelling) use.")
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("sources")

@@ -27,3 +27,87 @@ def shared_data() -> Path:
     if not SHARED.exists():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+class LLMServe:
+    """`huatuo-ray llm serve` as a subprocess: the real local vLLM server every LLM test shares."""
+
+    def __init__(self, port: int, log_dir: Path):
+        self.port, self.log_dir = port, log_dir
+        self.proc = None
+        self.server_pgid = None
+        self.starts = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        import re
+        import subprocess
+        import sys
+        import time
+
+        self.starts += 1
+        out = open(self.log_dir / f"serve-{self.starts}.out", "w+")
+        cli = Path(sys.executable).parent / "huatuo-ray"
+        self.proc = subprocess.Popen([str(cli), "llm", "serve", "--port", str(self.port)], stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ})
+        deadline = time.time() + 600
+        while True:
+            out.seek(0)
+            m = re.search(r"process group (\d+)", out.read())
+            if m:
+                self.server_pgid = int(m.group(1))
+                return
+            out.seek(0)
+            assert self.proc.poll() is None and time.time() < deadline, f"llm serve failed: {out.read()[-3000:]}"
+            time.sleep(0.5)
+
+    def group_alive(self) -> list[int]:
+        """Live (non-zombie) processes of the vLLM server's process group."""
+        alive = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if os.getpgid(int(d.name)) == self.server_pgid:
+                        if (d / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                            alive.append(int(d.name))
+                except (OSError, ProcessLookupError):
+                    pass
+        return alive
+
+    def kill_server(self) -> None:
+        """Crash the server (SIGKILL to its whole group), as a dying node would; `llm serve` then exits."""
+        import signal
+        import time
+
+        os.killpg(self.server_pgid, signal.SIGKILL)
+        self.proc.wait(timeout=60)
+        t0 = time.time()
+        while self.group_alive() and time.time() - t0 < 30:
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Ctrl-C equivalent: SIGTERM to `llm serve`, which stops the server's whole process group."""
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=120)
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory):
+    """One real vLLM server (offline SmolLM2) for the whole session; teardown checks no process is left."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = LLMServe(port, tmp_path_factory.mktemp("llm-serve"))
+    serve.start()
+    yield serve
+    serve.stop()
+    assert serve.proc.returncode == 0, "llm serve did not exit cleanly"
+    assert not serve.group_alive(), f"vLLM processes left after stop: {serve.group_alive()}"

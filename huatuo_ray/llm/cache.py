@@ -1,0 +1,60 @@
+"""The request cache: a finished request is never sent twice.
+
+Key: SHA-256 of (model, messages, sampling parameters). One small JSON file per finished request under
+``DIR/<first two hex digits>/<key>.json``, written to a temporary name and renamed, so any number of Ray
+workers on any number of nodes can share one POSIX directory (NFS, EFS, Lustre): a reader sees a whole
+entry or none, and two workers writing the same key write the same content. Only successful responses are
+cached; errors stay uncached so a rerun retries them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def request_key(model: str, messages: list[dict], sampling: dict[str, Any]) -> str:
+    """Stable key of one chat request."""
+    blob = json.dumps({"model": model, "messages": messages, "sampling": sampling}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class RequestCache:
+    """File-per-request cache on a shared directory (``None`` root: a no-op cache)."""
+
+    def __init__(self, root: str | Path | None):
+        self.root = Path(root) if root else None
+
+    def _path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        if self.root is None:
+            return None
+        try:
+            return json.loads(self._path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, entry: dict) -> None:
+        if self.root is None:
+            return
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{key}-{uuid.uuid4().hex}")
+        tmp.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def __len__(self) -> int:
+        return 0 if self.root is None or not self.root.exists() else sum(1 for _ in self.root.glob("*/*.json"))
+
+    def entries(self):
+        """Every cached entry (for audits and the benchmark's replay)."""
+        if self.root is not None and self.root.exists():
+            for p in sorted(self.root.glob("*/*.json")):
+                yield json.loads(p.read_text(encoding="utf-8"))

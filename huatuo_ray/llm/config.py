@@ -1,0 +1,70 @@
+"""Recipe section ``llm``: which backend serves generation, and how it is reached.
+
+Three backends share one interface (:mod:`huatuo_ray.llm.backends`):
+
+- ``local``: ``huatuo-ray`` starts a vLLM OpenAI-compatible server on 127.0.0.1 for the run and stops it after
+  (default model: the offline SmolLM2-135M-Instruct; set ``server.model`` to any HF directory or hub id).
+- ``endpoint``: any OpenAI-compatible server already running (``vllm serve``, Ray Serve LLM, a hosted API).
+- ``vllm_engine``: vLLM inside Ray Data actors (``ray.data.llm``), for GPU clusters. Not built yet.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SamplingConfig(_Strict):
+    """Sampling parameters sent with every request (part of the request-cache key)."""
+
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_tokens: int = Field(512, gt=0)
+    seed: int | None = Field(0, description="Base seed; regeneration attempt k uses seed + k (vLLM honours it).")
+
+
+class EndpointConfig(_Strict):
+    """An OpenAI-compatible chat-completions endpoint and the client's limits and retry policy."""
+
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="Base URL including /v1.")
+    model: str = Field("", description="Model name the server serves (empty: the local server's name).")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the API key (never put the key itself in a recipe)."
+    )
+    concurrency: int = Field(8, gt=0, description="Requests in flight per worker (actor).")
+    qps: float | None = Field(None, gt=0, description="Request starts per second per worker (null: unlimited).")
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
+    max_attempts: int = Field(5, ge=1, description="Attempts per request (server errors, timeouts, bad JSON).")
+    backoff_initial_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(20.0, ge=0)
+
+
+class ServerConfig(_Strict):
+    """The local vLLM server (`huatuo-ray llm serve`, or started on demand by local runs)."""
+
+    model: str | None = Field(None, description="HF directory or hub id; null: the offline SmolLM2-135M-Instruct.")
+    served_model_name: str = "local"
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, description="0 picks a free port.")
+    dtype: str = "float32"
+    max_model_len: int = 2048
+    enforce_eager: bool = True
+    extra_args: list[str] = Field(default_factory=list, description="More `vllm serve` arguments.")
+    env: dict[str, str] = Field(default_factory=lambda: {"VLLM_CPU_KVCACHE_SPACE": "1"})
+    startup_timeout_s: float = 600.0
+
+
+class LLMConfig(_Strict):
+    """How generation requests are served."""
+
+    backend: Literal["local", "endpoint"] = "local"
+    endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    cache_dir: str | None = Field(
+        None, description="Request cache (shared POSIX path on clusters); null: <output>/_llm_cache."
+    )

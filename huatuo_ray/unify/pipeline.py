@@ -1,0 +1,204 @@
+"""The unify job on Ray Data: one row per curation work unit, an actor pool that generates and writes.
+
+Input is a finished curation output directory; its units (``kept/<unit>.parquet``) are the unify work units,
+with the same ids, completion markers, atomic writes and ledger (huatuo_ray/io/output.py). Each actor holds
+an event loop and a :class:`~huatuo_ray.llm.client.ChatClient`; it runs every segment of a unit concurrently
+(at most ``llm.endpoint.concurrency`` requests in flight per actor) and commits the unit. All actors share the
+request cache, so a crashed or repeated run never resends a finished request. A unit whose segments hit LLM
+errors is committed with ``errors`` in its marker and re-processed by the next run (``unify.retry_errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import ray
+
+from huatuo_ray.io.output import OutputDir
+from huatuo_ray.ledger import Ledger, reason_key
+from huatuo_ray.llm.backends import open_backend
+from huatuo_ray.llm.cache import RequestCache
+from huatuo_ray.llm.client import ChatClient
+from huatuo_ray.llm.config import EndpointConfig
+from huatuo_ray.recipe import Recipe
+from huatuo_ray.unify.config import UnifyConfig
+from huatuo_ray.unify.generate import unify_segment
+from huatuo_ray.unify.output import finish_unify, kept_row, rejected_row
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UnifyResult:
+    output: Path
+    stats: dict[str, Any]
+
+
+def input_units(curated: Path) -> list[str]:
+    """The unit ids of a finished curation run (each with a kept/ file or none when it kept nothing)."""
+    run = curated / "_run.json"
+    if not run.exists() or not (curated / "stats.json").exists():
+        raise ValueError(f"{curated} is not a finished curation output (no _run.json / stats.json)")
+    meta = json.loads(run.read_text(encoding="utf-8"))
+    if meta.get("job") != "curate":
+        raise ValueError(f"{curated} holds a {meta.get('job')!r} output, not a curation output")
+    return list(meta["units"])
+
+
+def model_id(recipe: Recipe) -> str:
+    llm = recipe.llm
+    if llm.backend == "endpoint":
+        return llm.endpoint.model
+    return llm.server.model or "smollm2-135m-instruct (offline)"
+
+
+def unify_fingerprint(recipe: Recipe, curated: Path) -> tuple[str, dict]:
+    import hashlib
+
+    affecting = {"unify": recipe.unify.model_dump(mode="json", exclude={"actors", "num_cpus", "retry_errors"}),
+                 "model": model_id(recipe), "input": str(curated.resolve())}
+    return hashlib.sha256(json.dumps(affecting, sort_keys=True).encode()).hexdigest()[:16], affecting
+
+
+class UnifyWorker:
+    """Ray Data actor: generate pairs for whole units and commit them."""
+
+    def __init__(self, unify_json: str, endpoint_json: str, cache_dir: str, curated: str, output: str, model: str):
+        self.cfg = UnifyConfig.model_validate_json(unify_json)
+        self.endpoint = EndpointConfig.model_validate_json(endpoint_json)
+        self.cache_dir, self.curated, self.out = cache_dir, Path(curated), OutputDir(output)
+        self.model = model
+        # One event loop in a thread serves every unit this actor holds: the actor is threaded
+        # (max_concurrency), so the next unit starts while the last requests of the previous one finish,
+        # and all share one client whose semaphore keeps llm.endpoint.concurrency requests in flight.
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True, name="unify-loop").start()
+        self.client = self._run(self._make_client())
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    async def _make_client(self) -> ChatClient:
+        return ChatClient(self.endpoint, cache=RequestCache(self.cache_dir))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        markers = [json.dumps(self._run(self.process_unit(u))) for u in batch["unit_id"]]
+        return {"unit_id": batch["unit_id"], "marker": np.array(markers, dtype=object)}
+
+    async def process_unit(self, unit_id: str) -> dict:
+        t0 = time.perf_counter()
+        self.out.marker(unit_id).unlink(missing_ok=True)  # a re-processed unit is pending until committed again
+        path = self.curated / "kept" / f"{unit_id}.parquet"
+        segments = pq.read_table(path).to_pylist() if path.exists() else []
+        outcomes = await asyncio.gather(*(self._one(s) for s in segments))
+        rows: dict[str, list[dict]] = {"kept": [], "dropped": [], "quarantined": []}
+        ledger = Ledger(records=len(segments), input_chars=sum(len(s.get("text") or "") for s in segments))
+        stage = ledger.stage("unify")
+        hist: Counter = Counter()
+        for seg, o in zip(segments, outcomes):
+            for a in o.attempts:
+                if a.get("deviation") is not None:
+                    kind = "jaccard" if seg.get("language") == self.cfg.target_language else "embedding"
+                    hist[f"{kind}:{math.floor(a['deviation'] * 20) / 20:.2f}"] += 1
+            if o.status == "kept":
+                rows["kept"].append(kept_row(seg, o, self.cfg.target_language, self.model, self.cfg.keep_attempts))
+            elif o.status == "dropped":
+                rows["dropped"].append(rejected_row(seg, o, self.cfg.target_language, self.model))
+                stage.dropped[reason_key(o.reason or "dropped")] += 1
+            else:
+                rows["quarantined"].append(rejected_row(seg, o, self.cfg.target_language, self.model))
+                ledger.quarantined[reason_key(o.reason or "llm error")] += 1
+        stage.rows_in = len(segments) - len(rows["quarantined"])
+        stage.kept_in = stage.rows_out = len(rows["kept"])
+        stage.counters.update(attempts=sum(len(o.attempts) for o in outcomes),
+                              regenerations=sum(len(o.attempts) - 1 for o in outcomes),
+                              truncated_sources=sum(o.truncated for o in outcomes))
+        ledger.check(f"unit {unit_id}")
+        self.out.write_rows(unit_id, rows)
+        requests = dict(sum((o.request_log for o in outcomes), Counter()))
+        marker = {"unit_id": unit_id, "ledger": ledger.to_dict(), "errors": len(rows["quarantined"]),
+                  "requests": requests, "deviation_hist": dict(hist), "seconds": time.perf_counter() - t0}
+        self.out.write_marker(unit_id, marker)
+        return marker
+
+    async def _one(self, segment: dict):
+        lang = segment.get("language") if segment.get("language") in ("zh", "en") else self.cfg.target_language
+        return await unify_segment(self.client.chat, segment.get("text") or "", lang, self.cfg)
+
+
+def pending_units(out: OutputDir, unit_ids: list[str], retry_errors: bool) -> list[str]:
+    pending = []
+    for u in unit_ids:
+        if not out.is_done(u):
+            pending.append(u)
+        elif retry_errors and json.loads(out.marker(u).read_text(encoding="utf-8")).get("errors"):
+            pending.append(u)
+    return pending
+
+
+def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite: bool = False) -> UnifyResult:
+    """Run (or resume) unification of a curation output into ``output``; Ray must be initialised.
+
+    Example::
+
+        recipe = load_recipe("configs/local.yaml")
+        init_ray(recipe.ray)
+        result = run_unify(recipe, "runs/demo/curate", "runs/demo/unify")
+        print(result.stats["pairs"], "pairs in", result.output / "release" / "huatuogpt2.jsonl")
+    """
+    started = time.time()
+    curated, output = Path(curated), Path(output)
+    unit_ids = input_units(curated)
+    fingerprint, affecting = unify_fingerprint(recipe, curated)
+    out = OutputDir(output)
+    if overwrite:
+        import shutil
+
+        shutil.rmtree(output / "release", ignore_errors=True)
+    done_before = out.prepare("unify", fingerprint, affecting, unit_ids, overwrite)
+    pending = pending_units(out, unit_ids, recipe.unify.retry_errors)
+    log.info("unify: %d units, %d done before, %d to run (model %s)", len(unit_ids), done_before, len(pending),
+             model_id(recipe))
+    if pending:
+        cache_dir = recipe.llm.cache_dir or str(output / "_llm_cache")
+        with open_backend(recipe.llm, output) as endpoint:
+            _execute(recipe, endpoint, cache_dir, curated, out, pending)
+    stats = finish_unify(out, unit_ids, started, done_before, len(pending), fingerprint)
+    print(f"[unify] {stats['segments']:,} segments -> {stats['pairs']:,} pairs, "
+          f"{stats['ledger']['stages'][0]['dropped'] if stats['ledger']['stages'] else 0:,} dropped, "
+          f"{stats['llm_errors']:,} LLM errors (pending); requests {stats['requests']}", file=sys.stderr, flush=True)
+    return UnifyResult(output, stats)
+
+
+def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: Path, out: OutputDir,
+             pending: list[str]) -> None:
+    cfg = recipe.unify
+    ds = ray.data.from_items([{"unit_id": u} for u in pending], override_num_blocks=len(pending))
+    ds = ds.map_batches(
+        UnifyWorker, batch_size=1, batch_format="numpy", num_cpus=cfg.num_cpus,
+        compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(pending)), max_tasks_in_flight_per_actor=2),
+        max_concurrency=2,
+        fn_constructor_kwargs={"unify_json": cfg.model_dump_json(), "endpoint_json": endpoint.model_dump_json(),
+                               "cache_dir": cache_dir, "curated": str(curated.resolve()),
+                               "output": str(out.root.resolve()), "model": model_id(recipe)},
+    )
+    t0, n, segs, pairs = time.time(), 0, 0, 0
+    for row in ds.iter_rows():
+        m = json.loads(row["marker"])
+        n += 1
+        segs += m["ledger"]["records"]
+        pairs += m["ledger"]["kept_rows"]
+        print(f"[unify] units {n}/{len(pending)}  segments {segs:,}  pairs {pairs:,}  "
+              f"{segs / max(time.time() - t0, 1e-9):.2f} segments/s", file=sys.stderr, flush=True)
