@@ -278,6 +278,35 @@ def density_score(
         typer.echo(f"  {term}\tweight {weight:.2f}\tx{count}")
 
 
+@quality_app.command("label")
+def quality_label(
+    curated: Annotated[Path, typer.Argument(help="A curation output directory (its kept/*.parquet rows are sampled).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Labelled JSONL to write (input of `quality train`).")],
+    n: Annotated[int, typer.Option("--n", help="Rows to sample and label.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Have the recipe's LLM (llm: section) label sampled segments as advertising / low_quality / good.
+
+    The raw answer is kept on every row; answers naming no label (or several) are counted as unparseable.
+    """
+    from huatuo_ray.curate.quality_label import label_sample
+
+    _setup_logging()
+    recipe = _load(config, set_)
+    if n <= 0:
+        _fail("--n must be positive")
+    try:
+        summary = label_sample(recipe, curated, output, n, seed)
+    except (OSError, ValueError, RuntimeError) as e:
+        _fail(str(e))
+        raise
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items()))
+    typer.echo(f"labelled {summary['sampled']} rows with {summary['model']}: {counts}\n"
+               f"output: {output}   summary: {output}.summary.json   next: huatuo-ray quality train {output} -m MODEL")
+
+
 @quality_app.command("train")
 def quality_train(
     labelled: Annotated[str, typer.Argument(help='Labelled JSONL {"text", "label"} (from `quality label` or your own); builtin:seed for the demo seed set.')],

@@ -7,7 +7,8 @@ from huatuo_ray.cli import app
 
 runner = CliRunner()
 SUBCOMMANDS = [[], ["curate"], ["demo"], ["stats"], ["recipe"], ["recipe", "show"], ["recipe", "validate"],
-               ["density"], ["density", "calibrate"], ["density", "score"]]
+               ["density"], ["density", "calibrate"], ["density", "score"], ["quality"], ["quality", "label"],
+               ["quality", "train"]]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "root")
