@@ -1,0 +1,142 @@
+"""The per-worker training loop (``train_loop_per_worker`` of the TorchTrainer): DeepSpeed on the packed stream.
+
+Every rank: builds the model, wraps it with ``deepspeed.initialize`` (the process group is Ray Train's),
+restores the last checkpoint if there is one, then for each global step from the cursor on reads its slice,
+runs the micro-batches (DeepSpeed accumulates gradients and steps at the boundary), logs metrics and the
+sequences consumed, and every ``checkpoint_every`` steps saves its ZeRO shards and reports them with
+``ray.train.report`` (Ray Train merges all ranks' files into one checkpoint directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from huatuo_ray.train.config import TrainConfig
+
+STATE_FILE = "huatuo_state.json"
+
+
+def default_reader_factory(path: str):
+    from huatuo_ray.pack.reader import PackedReader
+
+    return PackedReader(path)
+
+
+def _param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices only (not on norms and biases), as Hugging Face's Trainer does."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train_func(config: dict[str, Any]) -> None:
+    """Entry point of every training worker. ``config``: train (TrainConfig as dict), run_dir, vocab_size."""
+    cfg = TrainConfig.model_validate(config["train"])
+    os.environ["TORCH_EXTENSIONS_DIR"] = cfg.extensions_path()  # DeepSpeed's JIT ops: built once, cached
+    import deepspeed
+    import ray.train
+    import torch
+    import torch.distributed as dist
+
+    from huatuo_ray.train.data import RankSliceReader
+    from huatuo_ray.train.deepspeed_config import deepspeed_config
+    from huatuo_ray.train.export import export_model
+    from huatuo_ray.train.metrics import RunLog
+    from huatuo_ray.train.model import build_model, model_flops_per_token
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    run_dir = Path(config["run_dir"])
+    factory: Callable = config.get("reader_factory") or default_reader_factory
+    reader = factory(cfg.packed)
+    data = RankSliceReader(reader, rank, world, cfg.micro_batch_size)
+    total = min(data.num_steps, cfg.max_steps or data.num_steps)
+    ds_config = deepspeed_config(cfg, total)
+
+    model = build_model(cfg, config["vocab_size"], data.pad_token_id, ds_config)
+    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=_param_groups(model, cfg.weight_decay),
+                                           config=ds_config, dist_init_required=False)
+    flops_token = model_flops_per_token(engine.module, cfg.max_seq_len)
+    device = engine.device
+
+    log = RunLog(run_dir, rank)
+    (log.dir / "workers").mkdir(exist_ok=True)
+    (log.dir / "workers" / f"rank{rank:05d}.json").write_text(json.dumps({"pid": os.getpid(), "rank": rank}))
+    start = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = json.loads((Path(d) / STATE_FILE).read_text())
+            engine.load_checkpoint(d, tag=state["tag"])
+        start = int(state["next_step"])
+        removed = log.roll_back(start)
+        log.event("resume", next_step=start, checkpoint=checkpoint.path, records_discarded=removed)
+    else:
+        removed = log.roll_back(0)
+        log.event("start", next_step=0, records_discarded=removed)
+
+    step_time_sum, step_count = 0.0, 0
+    for step in range(start, total):
+        t0 = time.perf_counter()
+        rs = data.read_step(step)
+        lr = float(engine.get_lr()[0])
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        for mb in rs.micro_batches:
+            out = engine(input_ids=torch.from_numpy(mb.input_ids).to(device),
+                         labels=torch.from_numpy(mb.labels).to(device),
+                         position_ids=torch.from_numpy(mb.position_ids).to(device), use_cache=False)
+            engine.backward(out.loss)
+            engine.step()
+            loss_sum += out.loss.detach().double().cpu()
+        trained = sum(mb.trained_tokens for mb in rs.micro_batches)
+        stats = torch.tensor([float(loss_sum) / len(rs.micro_batches), rs.real_tokens, trained], dtype=torch.float64)
+        dist.all_reduce(stats)
+        seconds = time.perf_counter() - t0
+        positions = cfg.global_batch_size * cfg.max_seq_len
+        grad_norm = engine.get_global_grad_norm()
+        metrics = {
+            "step": step, "loss": float(stats[0]) / world, "lr": lr,
+            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+            "step_seconds": seconds, "tokens_per_s": positions / seconds,
+            "real_tokens_per_s": float(stats[1]) / seconds, "trained_tokens": int(stats[2]),
+            "mfu": flops_token * positions / seconds / (cfg.peak_flops * world),
+        }
+        step_time_sum += seconds
+        step_count += 1
+        log.consumed(step, rs.sequence_index, rs.sample_ids)
+        if rank == 0:
+            log.metrics(metrics)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
+            _save_and_report(engine, metrics, step + 1, rank)
+        else:
+            ray.train.report(metrics)
+
+    if cfg.export:
+        export_model(engine, cfg, run_dir / "model", rank)
+    if rank == 0:
+        log.event("finished", steps=total, steps_this_attempt=step_count,
+                  mean_step_seconds=step_time_sum / step_count if step_count else None)
+    dist.barrier()
+
+
+def _save_and_report(engine, metrics: dict[str, Any], next_step: int, rank: int) -> None:
+    """Every rank saves its ZeRO shards into a local directory; Ray Train uploads all of them as one checkpoint."""
+    import ray.train
+
+    tag = f"step{next_step:08d}"
+    tmp = tempfile.mkdtemp(prefix="huatuo-ckpt-")
+    try:
+        engine.save_checkpoint(tmp, tag=tag, client_state={"next_step": next_step})
+        if rank == 0:
+            (Path(tmp) / STATE_FILE).write_text(json.dumps({"tag": tag, "next_step": next_step}))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
