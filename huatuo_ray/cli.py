@@ -125,6 +125,44 @@ def sample(
 
 
 @app.command()
+def train(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    packed: Annotated[Optional[str], typer.Option(help="Pack output directory (sets train.packed).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Storage path of runs (sets train.output).")] = None,
+    run_name: Annotated[Optional[str], typer.Option(help="Run name (sets train.run_name); the same name resumes the run.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate the recipe without GPUs: batch arithmetic, DeepSpeed config, memory per GPU.")] = False,
+    steps: Annotated[Optional[int], typer.Option(help="--dry-run: global steps assumed for the schedule (default: the pack's, else 1000).")] = None,
+) -> None:
+    """Train on the packed stream with Ray Train + DeepSpeed ZeRO; resubmitting the same run name resumes it."""
+    from huatuo_ray.train.trainer import TrainSetupError, run_training
+
+    _setup_logging()
+    extra = [f"train.{k}={v}" for k, v in (("packed", packed), ("output", output), ("run_name", run_name)) if v]
+    recipe = _load(config, [*(set_ or []), *extra])
+    cfg = recipe.train
+    if dry_run:
+        from huatuo_ray.train.dry_run import dry_run as run_dry, format_report
+
+        try:
+            typer.echo(format_report(run_dry(cfg, steps)))
+        except ValueError as e:
+            _fail(str(e))
+        return
+    from huatuo_ray.runtime import init_ray
+
+    try:
+        init_ray(recipe.ray)
+        result = run_training(cfg)
+    except (TrainSetupError, OSError, ValueError) as e:
+        _fail(str(e))
+        raise
+    s = result.summary
+    typer.echo(f"trained {s['steps']} steps (loss {s['first_loss']:.3f} -> {s['last_loss']:.3f}, "
+               f"{len(s['restores'])} restores): {result.run_dir}   model: {s['model']}   plot: {s['loss_plot']}")
+
+
+@app.command()
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where the demo writes its run.")] = Path("runs/demo"),
     overwrite: Annotated[bool, typer.Option(help="Start the demo from scratch.")] = False,

@@ -20,6 +20,7 @@ from huatuo_ray.names import check_source_name
 from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.segment import SegmentConfig
 from huatuo_ray.sample.config import SamplerConfig
+from huatuo_ray.train.config import TrainConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 Language = Literal["zh", "en", "detect"]
@@ -112,6 +113,7 @@ class Recipe(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     sample: SamplerConfig = Field(default_factory=SamplerConfig, description="The priority sampler (paper preset).")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training: Ray Train + DeepSpeed ZeRO.")
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("sources")
