@@ -41,7 +41,8 @@ WriteFn = Callable[..., Any]
 class PackWriter:
     """Writes one pack directory; see the module docstring."""
 
-    def __init__(self, root: str | Path, cfg: PackConfig, pad_token_id: int, write: WriteFn | None = None):
+    def __init__(self, root: str | Path, cfg: PackConfig, pad_token_id: int, write: WriteFn | None = None,
+                 stores: list[TokenStore] | None = None):
         self.root, self.cfg, self.pad = Path(root), cfg, int(pad_token_id)
         for name in ("steps", "samples", SUCCESS, MANIFEST):
             p = self.root / name
@@ -51,7 +52,7 @@ class PackWriter:
         self.layout = Layout(cfg.max_seq_len, cfg.fill, cfg.overlong)
         self.rows_per_shard = cfg.steps_per_shard * cfg.global_batch_size
         self.write = write or (lambda *a: write_shard(*a))
-        self.stores: list[TokenStore] = []
+        self.stores: list[TokenStore] = list(stores or [])
         self.pending: list[dict[str, np.ndarray | list]] = []
         self.next_shard = 0
         self.results: list[Any] = []
@@ -61,14 +62,24 @@ class PackWriter:
         self.counters = Counter()
         self.lengths_hist = np.zeros(0, np.int64)
 
-    def add(self, store: TokenStore, rows: np.ndarray, positions: np.ndarray, sample_ids: list[str] | pa.Array,
-            dropped: dict[int, str] | None = None, lineage: dict[str, Any] | None = None) -> None:
-        """Append samples (``store`` rows ``rows``, in stream order). ``dropped``: index in this run -> reason."""
+    def add(self, store: TokenStore | np.ndarray, rows: np.ndarray, positions: np.ndarray,
+            sample_ids: list[str] | pa.Array, dropped: dict[int, str] | None = None,
+            lineage: dict[str, Any] | None = None) -> None:
+        """Append samples in stream order: row ``rows[i]`` of ``store`` (a token store, or per-item indices
+        into ``self.stores``). ``dropped``: index in this run -> reason; ``lineage``: extra per-sample columns."""
         rows = np.asarray(rows, dtype=np.int64)
         n = len(rows)
+        if isinstance(store, np.ndarray):
+            which = store.astype(np.int32)
+        else:
+            self.stores.append(store)
+            which = np.full(n, len(self.stores) - 1, np.int32)
         sid = sample_ids if isinstance(sample_ids, pa.Array) else pa.array(list(sample_ids), pa.string())
-        offsets = np.asarray(store.offsets)
-        length = offsets[rows + 1] - offsets[rows] if n else np.zeros(0, np.int64)
+        length = np.zeros(n, np.int64)
+        for k in np.unique(which):
+            sel = which == k
+            offsets = np.asarray(self.stores[k].offsets)
+            length[sel] = offsets[rows[sel] + 1] - offsets[rows[sel]]
         valid = np.ones(n, bool)
         reasons: list[str | None] = [None] * n
         for i, r in (dropped or {}).items():
@@ -97,10 +108,8 @@ class PackWriter:
                    **(lineage or {})}
         _write_atomic(pa.table(samples), self.root / "samples" / f"part-{self.parts:05d}.parquet")
         self.parts += 1
-        self.stores.append(store)
-        k = len(self.stores) - 1
         self.pending.append({"seq": p.seq, "seq_off": p.seq_off, "tok_start": p.tok_start, "tok_end": p.tok_end,
-                             "store": np.full(len(p.item), k, np.int32), "row": rows[p.item],
+                             "store": which[p.item], "row": rows[p.item],
                              "position": np.asarray(positions, np.int64)[p.item],
                              "sample_id": sid.take(pa.array(p.item))})
         while (self.next_shard + 1) * self.rows_per_shard <= self.layout.seq:
