@@ -75,8 +75,12 @@ def train_func(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             state = json.loads((Path(d) / STATE_FILE).read_text())
-            engine.load_checkpoint(d, tag=state["tag"])
+            _, client_state = engine.load_checkpoint(d, tag=state["tag"])
         start = int(state["next_step"])
+        # The data cursor and the restored model must agree: one optimiser step per global step.
+        if client_state.get("next_step") != start or engine.global_steps != start:
+            raise RuntimeError(f"checkpoint {checkpoint.path}: data cursor {start}, DeepSpeed client state "
+                               f"{client_state.get('next_step')}, optimiser steps {engine.global_steps}")
         removed = log.roll_back(start)
         log.event("resume", next_step=start, checkpoint=checkpoint.path, records_discarded=removed)
     else:
