@@ -37,35 +37,72 @@ def _param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def make_engine(cfg: TrainConfig, reader: Any, rank: int, world: int, vocab_size: int):
+    """Model + ``deepspeed.initialize`` on an existing process group; returns (engine, data, total steps, FLOPs/token)."""
+    import deepspeed
+
+    from huatuo_ray.train.data import RankSliceReader
+    from huatuo_ray.train.deepspeed_config import deepspeed_config
+    from huatuo_ray.train.model import build_model, model_flops_per_token
+
+    data = RankSliceReader(reader, rank, world, cfg.micro_batch_size)
+    total = min(data.num_steps, cfg.max_steps or data.num_steps)
+    ds_config = deepspeed_config(cfg, total)
+    model = build_model(cfg, vocab_size, data.pad_token_id, ds_config)
+    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=_param_groups(model, cfg.weight_decay),
+                                           config=ds_config, dist_init_required=False)
+    return engine, data, total, model_flops_per_token(engine.module, cfg.max_seq_len)
+
+
+def train_step(engine, data, step: int, cfg: TrainConfig, world: int, flops_token: float) -> dict[str, Any]:
+    """One global step on this rank: its micro-batches (DeepSpeed steps at the boundary); returns the metrics."""
+    import torch
+    import torch.distributed as dist
+
+    started_at = time.time()
+    t0 = time.perf_counter()
+    rs = data.read_step(step)
+    device = engine.device
+    lr = float(engine.get_lr()[0])
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    for mb in rs.micro_batches:
+        out = engine(input_ids=torch.from_numpy(mb.input_ids).to(device),
+                     labels=torch.from_numpy(mb.labels).to(device),
+                     position_ids=torch.from_numpy(mb.position_ids).to(device), use_cache=False)
+        engine.backward(out.loss)
+        engine.step()
+        loss_sum += out.loss.detach().double().cpu()
+    trained = sum(mb.trained_tokens for mb in rs.micro_batches)
+    stats = torch.tensor([float(loss_sum) / len(rs.micro_batches), rs.real_tokens, trained], dtype=torch.float64)
+    dist.all_reduce(stats)
+    seconds = time.perf_counter() - t0
+    positions = cfg.global_batch_size * cfg.max_seq_len
+    grad_norm = engine.get_global_grad_norm()
+    return {
+        "step": step, "loss": float(stats[0]) / world, "lr": lr,
+        "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+        "step_seconds": seconds, "started_at": started_at, "tokens_per_s": positions / seconds,
+        "real_tokens_per_s": float(stats[1]) / seconds, "trained_tokens": int(stats[2]),
+        "mfu": flops_token * positions / seconds / (cfg.peak_flops * world),
+        "_consumed": (rs.sequence_index, rs.sample_ids),
+    }
+
+
 def train_func(config: dict[str, Any]) -> None:
     """Entry point of every training worker. ``config``: train (TrainConfig as dict), run_dir, vocab_size."""
     cfg = TrainConfig.model_validate(config["train"])
     os.environ["TORCH_EXTENSIONS_DIR"] = cfg.extensions_path()  # DeepSpeed's JIT ops: built once, cached
-    import deepspeed
     import ray.train
-    import torch
     import torch.distributed as dist
 
-    from huatuo_ray.train.data import RankSliceReader
-    from huatuo_ray.train.deepspeed_config import deepspeed_config
     from huatuo_ray.train.export import export_model
     from huatuo_ray.train.metrics import RunLog
-    from huatuo_ray.train.model import build_model, model_flops_per_token
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     run_dir = Path(config["run_dir"])
     factory: Callable = config.get("reader_factory") or default_reader_factory
-    reader = factory(cfg.packed)
-    data = RankSliceReader(reader, rank, world, cfg.micro_batch_size)
-    total = min(data.num_steps, cfg.max_steps or data.num_steps)
-    ds_config = deepspeed_config(cfg, total)
-
-    model = build_model(cfg, config["vocab_size"], data.pad_token_id, ds_config)
-    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=_param_groups(model, cfg.weight_decay),
-                                           config=ds_config, dist_init_required=False)
-    flops_token = model_flops_per_token(engine.module, cfg.max_seq_len)
-    device = engine.device
+    engine, data, total, flops_token = make_engine(cfg, factory(cfg.packed), rank, world, config["vocab_size"])
 
     log = RunLog(run_dir, rank)
     (log.dir / "workers").mkdir(exist_ok=True)
@@ -89,33 +126,11 @@ def train_func(config: dict[str, Any]) -> None:
 
     step_time_sum, step_count = 0.0, 0
     for step in range(start, total):
-        t0 = time.perf_counter()
-        rs = data.read_step(step)
-        lr = float(engine.get_lr()[0])
-        loss_sum = torch.zeros((), dtype=torch.float64)
-        for mb in rs.micro_batches:
-            out = engine(input_ids=torch.from_numpy(mb.input_ids).to(device),
-                         labels=torch.from_numpy(mb.labels).to(device),
-                         position_ids=torch.from_numpy(mb.position_ids).to(device), use_cache=False)
-            engine.backward(out.loss)
-            engine.step()
-            loss_sum += out.loss.detach().double().cpu()
-        trained = sum(mb.trained_tokens for mb in rs.micro_batches)
-        stats = torch.tensor([float(loss_sum) / len(rs.micro_batches), rs.real_tokens, trained], dtype=torch.float64)
-        dist.all_reduce(stats)
-        seconds = time.perf_counter() - t0
-        positions = cfg.global_batch_size * cfg.max_seq_len
-        grad_norm = engine.get_global_grad_norm()
-        metrics = {
-            "step": step, "loss": float(stats[0]) / world, "lr": lr,
-            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-            "step_seconds": seconds, "tokens_per_s": positions / seconds,
-            "real_tokens_per_s": float(stats[1]) / seconds, "trained_tokens": int(stats[2]),
-            "mfu": flops_token * positions / seconds / (cfg.peak_flops * world),
-        }
+        metrics = train_step(engine, data, step, cfg, world, flops_token)
+        seconds = metrics["step_seconds"]
         step_time_sum += seconds
         step_count += 1
-        log.consumed(step, rs.sequence_index, rs.sample_ids)
+        log.consumed(step, *metrics.pop("_consumed"))
         if rank == 0:
             log.metrics(metrics)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
