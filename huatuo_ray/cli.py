@@ -144,6 +144,10 @@ def train(
     if dry_run:
         from huatuo_ray.train.dry_run import dry_run as run_dry, format_report
 
+        if steps is None and cfg.packed and (Path(cfg.packed) / "_SUCCESS").exists():
+            from huatuo_ray.train.loop import default_reader_factory
+
+            steps = min(default_reader_factory(cfg.packed).num_steps, cfg.max_steps or 10**12)
         try:
             typer.echo(format_report(run_dry(cfg, steps)))
         except ValueError as e:

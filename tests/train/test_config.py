@@ -72,3 +72,17 @@ def test_recipes_validate():
     prod = load_recipe(REPO / "configs" / "huatuogpt2.yaml").train
     assert (prod.num_workers, prod.accelerator_type, prod.global_batch_size, prod.max_seq_len) == (8, "A100", 128, 4096)
     dry_run(prod)
+
+
+def test_cli_dry_run_of_the_production_recipe():
+    from typer.testing import CliRunner
+
+    from huatuo_ray.cli import app
+
+    r = CliRunner().invoke(app, ["train", "--dry-run", "--config", str(REPO / "configs" / "huatuogpt2.yaml"),
+                                 "--steps", "5000"])
+    assert r.exit_code == 0, r.output
+    assert "128 = 4 x 4 x 8" in r.output and '"total_num_steps": 5000' in r.output and "fits in 80 GiB" in r.output
+    bad = CliRunner().invoke(app, ["train", "--dry-run", "--config", str(REPO / "configs" / "huatuogpt2.yaml"),
+                                   "--set", "train.micro_batch_size=3"])
+    assert bad.exit_code == 2 and "micro_batch_size 3" in bad.output
