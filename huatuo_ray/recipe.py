@@ -19,6 +19,7 @@ from huatuo_ray.names import check_source_name
 
 from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.segment import SegmentConfig
+from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.sample.config import SamplerConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
@@ -112,6 +113,7 @@ class Recipe(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     sample: SamplerConfig = Field(default_factory=SamplerConfig, description="The priority sampler (paper preset).")
+    pack: PackConfig = Field(default_factory=PackConfig, description="Tokenisation and order-preserving packing.")
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("sources")

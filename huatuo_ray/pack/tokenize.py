@@ -24,12 +24,21 @@ from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.template import Template, chat_template, conversation_turns, huatuo_template
 
 IGNORE = -100
+LOCAL_TOKENIZER = "local:smollm2"
 
 
 @lru_cache(maxsize=4)
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
-    """``AutoTokenizer.from_pretrained`` once per process (offline when HF_HUB_OFFLINE is set)."""
+    """``AutoTokenizer.from_pretrained`` once per process (offline when HF_HUB_OFFLINE is set).
+
+    ``local:smollm2`` names the offline SmolLM2-135M-Instruct (``ensure_local_model``), for local runs.
+    """
     from transformers import AutoTokenizer
+
+    if name == LOCAL_TOKENIZER:
+        from huatuo_ray.llm.local_model import ensure_local_model
+
+        name = str(ensure_local_model())
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
