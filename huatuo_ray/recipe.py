@@ -19,6 +19,7 @@ from huatuo_ray.names import check_source_name
 
 from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.segment import SegmentConfig
+from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.sample.config import SamplerConfig
 from huatuo_ray.train.config import TrainConfig
 
@@ -113,6 +114,7 @@ class Recipe(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     sample: SamplerConfig = Field(default_factory=SamplerConfig, description="The priority sampler (paper preset).")
+    pack: PackConfig = Field(default_factory=PackConfig, description="Tokenisation and order-preserving packing.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training: Ray Train + DeepSpeed ZeRO.")
     ray: RayConfig = Field(default_factory=RayConfig)
 

@@ -32,7 +32,9 @@ class PackConfig(BaseModel):
         "max_seq_len (the tail is discarded and counted), or drop it.")
     steps_per_shard: int = Field(16, ge=1, description="Global steps per output shard (one file pair each).")
     tokenize_batch: int = Field(1000, ge=1, description="Conversations rendered and encoded per tokenizer call.")
-    local_max_items: int = Field(2_000_000, ge=0, description="Streams of at most this many items are packed in one process; longer ones on Ray.")
+    local_max_items: int = Field(
+        500_000, ge=0, description="Streams of at most this many items are packed in one process (all tokens in memory, "
+        "8 bytes each); longer ones on Ray.")
     conversations: dict[str, str] = Field(
         default_factory=dict, description="Per sample source: where its conversations are, when not in the "
         "files the sampler read (Parquet with `id` and `conversations`).")

@@ -52,7 +52,13 @@ class NpyStore:
     path: str
 
     def _load(self, name: str) -> np.ndarray:
-        return np.load(os.path.join(self.path, f"{name}.npy"), mmap_mode="r")
+        cache = self.__dict__.setdefault("_maps", {})
+        if name not in cache:
+            cache[name] = np.load(os.path.join(self.path, f"{name}.npy"), mmap_mode="r")
+        return cache[name]
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}  # ship the path, never the maps
 
     @property
     def ids(self) -> np.ndarray:

@@ -21,7 +21,11 @@ def write_pack_plot(manifest: dict, path: Path) -> str | None:
     width, L = manifest["length_hist"]["bin"], manifest["max_seq_len"]
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    a.bar(np.arange(len(lengths)) * width, lengths, width=width, align="edge")
+    if len(lengths) > 100:  # at most 100 bins: merge neighbours
+        k = -(-len(lengths) // 100)
+        lengths = np.pad(lengths, (0, (-len(lengths)) % k)).reshape(-1, k).sum(axis=1)
+        width *= k
+    a.stairs(lengths, np.arange(len(lengths) + 1) * width, fill=True)
     a.axvline(L, color="red", linestyle="--", label=f"max_seq_len {L}")
     a.set_xlabel("sample length (tokens)")
     a.set_ylabel("samples")
@@ -30,7 +34,7 @@ def write_pack_plot(manifest: dict, path: Path) -> str | None:
                 fontsize="medium")
     a.legend()
     if fill.size:
-        b.bar(np.arange(len(fill)) * 5, fill, width=5, align="edge")
+        b.stairs(fill, np.arange(len(fill) + 1) * 5, fill=True)
     b.set_xlabel("real tokens in the sequence (% of max_seq_len; last bin: 95-100%)")
     b.set_ylabel("sequences (incl. empty padding sequences)")
     b.set_title(f"real-token fraction {manifest['real_token_fraction']:.4f} ({manifest['rules']['fill']} fill), "

@@ -75,15 +75,16 @@ def write_shard(root: Path | str, k: int, first_seq: int, rows: int, pieces: Sha
     local = pieces.seq - first_seq
     if len(length) and (local.min() < 0 or local.max() >= rows):
         raise ValueError(f"shard {k}: a piece falls outside sequences {first_seq}..{first_seq + rows - 1}")
-    ramp = np.arange(int(length.sum()), dtype=np.int64) - np.repeat(np.cumsum(length) - length, length)
-    dest = np.repeat(local * L + pieces.seq_off, length) + ramp
-    which = np.repeat(pieces.store, length)
+    src = np.zeros(len(length), dtype=np.int64)
     for s in np.unique(pieces.store):
-        sel = which == s
         m = pieces.store == s
-        src = np.repeat(np.asarray(stores[s].offsets)[pieces.row[m]] + pieces.tok_start[m], length[m]) + ramp[sel]
-        flat_ids[dest[sel]] = np.asarray(stores[s].ids)[src]
-        flat_labels[dest[sel]] = np.asarray(stores[s].labels)[src]
+        src[m] = np.asarray(stores[s].offsets)[pieces.row[m]] + pieces.tok_start[m]
+    dest = local * L + pieces.seq_off
+    ids_of = [st.ids for st in stores]
+    labels_of = [st.labels for st in stores]
+    for d, s, a, n in zip(dest.tolist(), pieces.store.tolist(), src.tolist(), length.tolist()):
+        flat_ids[d : d + n] = ids_of[s][a : a + n]  # one contiguous copy per piece
+        flat_labels[d : d + n] = labels_of[s][a : a + n]
     flat_labels[local * L + pieces.seq_off] = IGNORE  # no prediction across a sample boundary
     table = _sequence_table(first_seq, rows, local, length, pieces, labels)
     final = shard_dir(root, k)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from typing import Any, Iterable
 
 import numpy as np
@@ -24,12 +25,21 @@ from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.template import Template, chat_template, conversation_turns, huatuo_template
 
 IGNORE = -100
+LOCAL_TOKENIZER = "local:smollm2"
 
 
 @lru_cache(maxsize=4)
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
-    """``AutoTokenizer.from_pretrained`` once per process (offline when HF_HUB_OFFLINE is set)."""
+    """``AutoTokenizer.from_pretrained`` once per process (offline when HF_HUB_OFFLINE is set).
+
+    ``local:smollm2`` names the offline SmolLM2-135M-Instruct (``ensure_local_model``), for local runs.
+    """
     from transformers import AutoTokenizer
+
+    if name == LOCAL_TOKENIZER:
+        from huatuo_ray.llm.local_model import ensure_local_model
+
+        name = str(ensure_local_model())
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
@@ -73,6 +83,17 @@ class Encoded:
         return self.ids[a:b], self.labels[a:b]
 
 
+@dataclass
+class _Prepared:
+    """A rendered batch: texts of the valid rows, their trained character spans, dropped rows."""
+
+    texts: list[str] = field(default_factory=list)
+    spans: list[list[tuple[int, int]]] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    n: int = 0
+    dropped: dict[int, str] = field(default_factory=dict)
+
+
 class ConversationEncoder:
     """Encodes batches of conversations with one tokenizer and template (one per worker)."""
 
@@ -88,43 +109,54 @@ class ConversationEncoder:
 
     @classmethod
     def from_config(cls, cfg: PackConfig) -> "ConversationEncoder":
-        tok = load_tokenizer(cfg.tokenizer, cfg.trust_remote_code)
-        return cls(tok, make_template(cfg, tok))
+        """One encoder per process and (tokenizer, template) setting."""
+        return _encoder(cfg.tokenizer, cfg.trust_remote_code, cfg.template, cfg.add_bos)
 
     def encode(self, conversations: Iterable[Any]) -> Encoded:
         """Validate, render and encode conversations; invalid ones are dropped with a reason (zero tokens)."""
-        texts, spans, rows, dropped = [], [], [], {}
-        n = 0
+        prep = self._prepare(conversations)
+        return self._finish(prep, self._run(prep))
+
+    def _prepare(self, conversations: Iterable[Any]) -> _Prepared:
+        prep = _Prepared()
         for i, conv in enumerate(conversations):
-            n += 1
+            prep.n += 1
             turns, reason = conversation_turns(conv)
             if reason:
-                dropped[i] = reason
+                prep.dropped[i] = reason
                 continue
             text, s = self.template.render(turns)
-            texts.append(text)
-            spans.append(s)
-            rows.append(i)
-        pieces = self._encode_fast(texts, spans) if self.backend is not None else self._encode_pieces(texts, spans)
-        lengths = np.zeros(n, dtype=np.int64)
-        lengths[rows] = [len(p[0]) for p in pieces]
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        ids = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int32)
-        labels = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, np.int32)
-        return Encoded(ids.astype(np.int32, copy=False), labels.astype(np.int32, copy=False), offsets, dropped)
+            prep.texts.append(text)
+            prep.spans.append(s)
+            prep.rows.append(i)
+        return prep
 
-    def _encode_fast(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
-        out = []
-        for enc, sp in zip(self.backend.encode_batch(texts, add_special_tokens=False), spans):
-            ids = np.array(enc.ids, dtype=np.int32)
-            labels = np.full(len(ids), IGNORE, dtype=np.int32)
+    def _run(self, prep: _Prepared) -> list[Any]:
+        if self.backend is not None:
+            return self.backend.encode_batch(prep.texts, add_special_tokens=False)
+        return self._encode_pieces(prep.texts, prep.spans)
+
+    def _finish(self, prep: _Prepared, encodings: list[Any]) -> Encoded:
+        lengths = np.zeros(prep.n, dtype=np.int64)
+        offsets = np.zeros(prep.n + 1, dtype=np.int64)
+        if self.backend is None:
+            lengths[prep.rows] = [len(p[0]) for p in encodings]
+            np.cumsum(lengths, out=offsets[1:])
+            cat = (lambda xs: np.concatenate(xs).astype(np.int32) if xs else np.zeros(0, np.int32))
+            return Encoded(cat([p[0] for p in encodings]), cat([p[1] for p in encodings]), offsets, prep.dropped)
+        lengths[prep.rows] = [len(e) for e in encodings]
+        np.cumsum(lengths, out=offsets[1:])
+        ids = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int32, count=int(offsets[-1]))
+        trained = np.zeros(len(ids) + 1, dtype=np.int32)  # +1 / -1 at run edges, then a cumulative sum
+        for e, sp, row in zip(encodings, prep.spans, prep.rows):
+            base = offsets[row]
             for a, b in sp:
-                ta, tb = _first_token_at_or_after(enc, a, b), _last_token_before(enc, a, b)
+                ta, tb = _first_token_at_or_after(e, a, b), _last_token_before(e, a, b)
                 if ta is not None and tb is not None and tb >= ta:
-                    labels[ta : tb + 1] = ids[ta : tb + 1]
-            out.append((ids, labels))
-        return out
+                    trained[base + ta] += 1
+                    trained[base + tb + 1] -= 1
+        labels = np.where(np.cumsum(trained[:-1]) > 0, ids, IGNORE).astype(np.int32)
+        return Encoded(ids, labels, offsets, prep.dropped)
 
     def _encode_pieces(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
@@ -138,6 +170,13 @@ class ConversationEncoder:
                 labels += piece if trained else [IGNORE] * len(piece)
             out.append((np.array(ids, dtype=np.int32), np.array(labels, dtype=np.int32)))
         return out
+
+
+@lru_cache(maxsize=4)
+def _encoder(tokenizer: str, trust_remote_code: bool, template: str, add_bos: bool | None) -> ConversationEncoder:
+    cfg = PackConfig(tokenizer=tokenizer, trust_remote_code=trust_remote_code, template=template, add_bos=add_bos)
+    tok = load_tokenizer(tokenizer, trust_remote_code)
+    return ConversationEncoder(tok, make_template(cfg, tok))
 
 
 def _first_token_at_or_after(enc: Any, a: int, b: int) -> int | None:

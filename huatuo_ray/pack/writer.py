@@ -164,7 +164,8 @@ class PackWriter:
             "empty_sequences": total_rows - used,
             "tokens": tokens,
             "trained_tokens": sum(s["trained"] for s in shards),
-            "real_token_fraction": tokens / real if real else 0.0,
+            "real_token_fraction": tokens / real if real else 0.0,  # over sequences holding tokens
+            "real_token_fraction_all_rows": tokens / (total_rows * self.cfg.max_seq_len) if total_rows else 0.0,
             "samples": {"total": samples, **{o: self.counts[o] for o in OUTCOMES},
                         "dropped_by_reason": dict(self.dropped.most_common())},
             "counters": dict(self.counters),
