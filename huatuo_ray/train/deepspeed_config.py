@@ -13,8 +13,34 @@ def warmup_steps(total_steps: int, warmup_ratio: float) -> int:
     return max(1, math.ceil(total_steps * warmup_ratio))
 
 
+def lr_multiplier(step: int, total_steps: int, warmup: int, min_ratio: float) -> float:
+    """lr / peak lr for global step ``step`` (0-based): linear warm-up to the peak over ``warmup`` steps
+    (step 0 already trains, at peak/warmup), then cosine decay towards ``min_ratio`` (reached after the last step)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_schedule(cfg: TrainConfig, total_steps: int):
+    """A callable DeepSpeed gives its optimiser to: a LambdaLR stepped once per global step, saved in checkpoints."""
+    from functools import partial
+
+    import torch
+
+    fn = partial(lr_multiplier, total_steps=total_steps, warmup=warmup_steps(total_steps, cfg.warmup_ratio),
+                 min_ratio=cfg.min_lr_ratio)
+    return lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+
+
+def describe_schedule(cfg: TrainConfig, total_steps: int) -> dict[str, Any]:
+    w = warmup_steps(total_steps, cfg.warmup_ratio)
+    return {"type": "linear warm-up then cosine (LambdaLR, stepped per global step)", "peak_lr": cfg.lr,
+            "total_steps": total_steps, "warmup_steps": w, "min_lr": cfg.lr * cfg.min_lr_ratio}
+
+
 def deepspeed_config(cfg: TrainConfig, total_steps: int) -> dict[str, Any]:
-    """DeepSpeed config: batch arithmetic, ZeRO stage, precision, AdamW, warm-up + cosine schedule, clipping."""
+    """DeepSpeed config: batch arithmetic, ZeRO stage, precision, AdamW, clipping (the schedule: ``lr_schedule``)."""
     zero: dict[str, Any] = {"stage": cfg.zero_stage, "overlap_comm": cfg.use_gpu, "contiguous_gradients": True}
     if cfg.zero_stage == 3:
         # Gather the full weights at save time so the exported model needs no conversion step.
@@ -32,16 +58,6 @@ def deepspeed_config(cfg: TrainConfig, total_steps: int) -> dict[str, Any]:
                 "lr": cfg.lr, "betas": list(cfg.betas), "eps": cfg.eps, "weight_decay": cfg.weight_decay,
                 # FusedAdam on GPUs; plain torch.optim.AdamW on CPU (the fused op is CUDA only).
                 "torch_adam": not cfg.use_gpu,
-            },
-        },
-        "scheduler": {
-            "type": "WarmupCosineLR",
-            "params": {
-                "total_num_steps": total_steps,
-                "warmup_num_steps": warmup_steps(total_steps, cfg.warmup_ratio),
-                "warmup_type": "linear",
-                "warmup_min_ratio": 0.0,
-                "cos_min_ratio": cfg.min_lr_ratio,
             },
         },
         "steps_per_print": 10**9,  # our own per-step metrics replace DeepSpeed's prints

@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from huatuo_ray.train.config import ARCH_PRESETS, TrainConfig
-from huatuo_ray.train.deepspeed_config import deepspeed_config
+from huatuo_ray.train.deepspeed_config import deepspeed_config, describe_schedule
 
 GIB = 1024**3
 
@@ -96,6 +96,7 @@ def dry_run(cfg: TrainConfig, total_steps: int | None = None, gpu_memory_gib: fl
                            f"x {cfg.num_workers}"},
         "steps_assumed": steps,
         "deepspeed_config": deepspeed_config(cfg, steps),
+        "lr_schedule": describe_schedule(cfg, steps),
         "model": a,
         "memory_per_gpu": mem,
         "fits": mem["total_gib"] <= gpu_memory_gib,
@@ -117,6 +118,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"+ logits {m['logits_gib']:.1f} GiB = {m['total_gib']:.1f} GiB "
         f"({'fits' if r['fits'] else 'does NOT fit'} in {r['gpu_memory_gib']:.0f} GiB)",
         f"workers: {json.dumps(r['workers'])}",
+        f"lr schedule: {json.dumps(r['lr_schedule'])}",
         "deepspeed config:",
         json.dumps(r["deepspeed_config"], indent=1),
     ]

@@ -42,7 +42,7 @@ def make_engine(cfg: TrainConfig, reader: Any, rank: int, world: int, vocab_size
     import deepspeed
 
     from huatuo_ray.train.data import RankSliceReader
-    from huatuo_ray.train.deepspeed_config import deepspeed_config
+    from huatuo_ray.train.deepspeed_config import deepspeed_config, lr_schedule
     from huatuo_ray.train.model import build_model, model_flops_per_token
 
     data = RankSliceReader(reader, rank, world, cfg.micro_batch_size)
@@ -50,7 +50,8 @@ def make_engine(cfg: TrainConfig, reader: Any, rank: int, world: int, vocab_size
     ds_config = deepspeed_config(cfg, total)
     model = build_model(cfg, vocab_size, data.pad_token_id, ds_config)
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=_param_groups(model, cfg.weight_decay),
-                                           config=ds_config, dist_init_required=False)
+                                           lr_scheduler=lr_schedule(cfg, total), config=ds_config,
+                                           dist_init_required=False)
     return engine, data, total, model_flops_per_token(engine.module, cfg.max_seq_len)
 
 

@@ -22,8 +22,25 @@ def test_paper_defaults_and_batch_arithmetic():
     assert ds["bf16"]["enabled"] and ds["gradient_clipping"] == 1.0
     opt = ds["optimizer"]["params"]
     assert (opt["lr"], opt["weight_decay"], opt["torch_adam"]) == (1e-4, 0.1, False)
-    sched = ds["scheduler"]["params"]
-    assert ds["scheduler"]["type"] == "WarmupCosineLR" and sched["warmup_num_steps"] == 10
+    assert "scheduler" not in ds   # ours: lr_schedule
+
+
+def test_lr_schedule_warmup_then_cosine():
+    import torch
+
+    from huatuo_ray.train.deepspeed_config import lr_schedule
+
+    cfg = TrainConfig(micro_batch_size=4)
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = lr_schedule(cfg, total_steps=1000)(opt)
+    lrs = []
+    for _ in range(1000):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1e-5) and lrs[9] == pytest.approx(1e-4)     # 1% warm-up: 10 steps
+    assert lrs[10] == pytest.approx(1e-4) and lrs[505] == pytest.approx(5e-5, rel=0.01) and 0 < lrs[-1] < 1e-9
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
 
 
 def test_bad_batch_arithmetic_is_refused():
@@ -82,7 +99,7 @@ def test_cli_dry_run_of_the_production_recipe():
     r = CliRunner().invoke(app, ["train", "--dry-run", "--config", str(REPO / "configs" / "huatuogpt2.yaml"),
                                  "--steps", "5000"])
     assert r.exit_code == 0, r.output
-    assert "128 = 4 x 4 x 8" in r.output and '"total_num_steps": 5000' in r.output and "fits in 80 GiB" in r.output
+    assert "128 = 4 x 4 x 8" in r.output and '"total_steps": 5000' in r.output and "fits in 80 GiB" in r.output
     bad = CliRunner().invoke(app, ["train", "--dry-run", "--config", str(REPO / "configs" / "huatuogpt2.yaml"),
                                    "--set", "train.micro_batch_size=3"])
     assert bad.exit_code == 2 and "micro_batch_size 3" in bad.output
