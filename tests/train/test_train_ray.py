@@ -135,3 +135,40 @@ def test_job_killed_and_resubmitted_resumes_at_the_next_step(reference, demo_pac
     assert [e["event"] for e in events if e["rank"] == 0][:2] == ["start", "resume"]
     assert consumed_sequence(run_dir) == consumed_sequence(reference.run_dir)
     assert losses(run_dir) == pytest.approx(losses(reference.run_dir), rel=1e-4)
+
+
+@pytest.mark.skipif(not os.environ.get("HUATUO_TEST_VLLM"),
+                    reason="starts a vLLM server (about 1-2 min and 4.5 GB): set HUATUO_TEST_VLLM=1")
+def test_exported_model_is_served_by_vllm(reference, tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = str(reference.run_dir / "model")
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+    log = open(tmp_path / "vllm.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+                               "--dtype", "float32", "--enforce-eager", "--max-model-len", "128", "--port", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.time() + 600
+        while True:
+            assert server.poll() is None, (tmp_path / "vllm.log").read_text()[-3000:]
+            assert time.time() < deadline, "vLLM did not start"
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5)
+                break
+            except OSError:
+                time.sleep(2)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"model": model, "prompt": "Fever and cough", "max_tokens": 8, "ignore_eos": True}).encode())
+        body = json.loads(urllib.request.urlopen(req, timeout=120).read())
+        assert body["choices"][0]["text"] and body["usage"]["completion_tokens"] == 8
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
