@@ -23,7 +23,8 @@ class MicroBatch:
 
     @property
     def trained_tokens(self) -> int:
-        return int((self.labels != -100).sum())
+        """Tokens that carry loss: a label predicts it from the previous position, so position 0 never does."""
+        return int((self.labels[:, 1:] != -100).sum())
 
 
 @dataclass

@@ -65,25 +65,34 @@ def train_step(engine, data, step: int, cfg: TrainConfig, world: int, flops_toke
     rs = data.read_step(step)
     device = engine.device
     lr = float(engine.get_lr()[0])
+    # Every trained token of the global step weighs the same: the loss of a micro-batch is its summed token
+    # loss over the step's trained tokens on all ranks, times ranks x accumulation steps (DeepSpeed averages
+    # gradients over both). A step of padding only has no trained tokens: zero loss, and DeepSpeed still steps.
+    counts = torch.tensor([float(sum(mb.trained_tokens for mb in rs.micro_batches)), float(rs.real_tokens)],
+                          dtype=torch.float64)
+    dist.all_reduce(counts)
+    n_trained = float(counts[0])
+    scale = world * len(rs.micro_batches) / max(n_trained, 1.0)
     loss_sum = torch.zeros((), dtype=torch.float64)
     for mb in rs.micro_batches:
-        out = engine(input_ids=torch.from_numpy(mb.input_ids).to(device),
-                     labels=torch.from_numpy(mb.labels).to(device),
-                     position_ids=torch.from_numpy(mb.position_ids).to(device), use_cache=False)
-        engine.backward(out.loss)
+        labels = torch.from_numpy(mb.labels).to(device)
+        logits = engine(input_ids=torch.from_numpy(mb.input_ids).to(device),
+                        position_ids=torch.from_numpy(mb.position_ids).to(device), use_cache=False).logits
+        token_loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+            ignore_index=-100, reduction="sum")
+        engine.backward(token_loss * scale)
         engine.step()
-        loss_sum += out.loss.detach().double().cpu()
-    trained = sum(mb.trained_tokens for mb in rs.micro_batches)
-    stats = torch.tensor([float(loss_sum) / len(rs.micro_batches), rs.real_tokens, trained], dtype=torch.float64)
-    dist.all_reduce(stats)
+        loss_sum += token_loss.detach().double().cpu()
+    dist.all_reduce(loss_sum)
     seconds = time.perf_counter() - t0
     positions = cfg.global_batch_size * cfg.max_seq_len
     grad_norm = engine.get_global_grad_norm()
     return {
-        "step": step, "loss": float(stats[0]) / world, "lr": lr,
+        "step": step, "loss": float(loss_sum) / max(n_trained, 1.0), "lr": lr,
         "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
         "step_seconds": seconds, "started_at": started_at, "tokens_per_s": positions / seconds,
-        "real_tokens_per_s": float(stats[1]) / seconds, "trained_tokens": int(stats[2]),
+        "real_tokens_per_s": float(counts[1]) / seconds, "trained_tokens": int(n_trained),
         "mfu": flops_token * positions / seconds / (cfg.peak_flops * world),
         "_consumed": (rs.sequence_index, rs.sample_ids),
     }
