@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -43,6 +42,7 @@ from huatuo_ray.pack.writer import PackWriter
 
 log = logging.getLogger(__name__)
 STATS = "stats.json"
+UNIT_BATCHES = 20  # tokenizer batches per unit of conversations (one Ray task)
 
 
 @dataclass
@@ -92,7 +92,8 @@ def plan_pack(order_dir: str | Path, cfg: PackConfig) -> tuple[dict, list[Unit],
         path = cfg.conversations.get(s["name"], s["path"])
         for f in conversation_files(s["name"], path):
             n = pq.ParquetFile(f).metadata.num_rows
-            units += [Unit(s["name"], f, a, min(n, a + cfg.tokenize_batch * 20)) for a in range(0, n, cfg.tokenize_batch * 20)]
+            step = cfg.tokenize_batch * UNIT_BATCHES
+            units += [Unit(s["name"], f, a, min(n, a + step)) for a in range(0, n, step)]
     unknown = set(cfg.conversations) - {s["name"] for s in sample["sources"]}
     if unknown:
         raise ValueError(f"pack.conversations names sources the sampler did not order: {sorted(unknown)}")
@@ -124,52 +125,58 @@ def tokenize_unit(unit: Unit, cfg: PackConfig, save_to: str | None = None) -> tu
     return NpyStore(save_to), meta
 
 
+META_COLUMNS = ("reason", *LINEAGE_COLUMNS)
+
+
 class _Index:
-    """Store rows per source: ``lookup(source, ids) -> (store index, row)``, from the units' id columns."""
+    """Per source: its ids (an Arrow array), their token store and row, and per-row metadata columns.
+
+    ``lookup(source, ids)`` maps ordered ids to positions in these arrays with a hash lookup
+    (``pyarrow.compute.index_in``), so no Python object is made per item.
+    """
 
     def __init__(self, units: list[Unit], metas: list[pa.Table]):
-        self.by_source: dict[str, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
-        names = sorted({u.source for u in units})
-        for name in names:
+        self.by_source: dict[str, dict[str, Any]] = {}
+        for name in sorted({u.source for u in units}):
             mine = [i for i, u in enumerate(units) if u.source == name]
-            ids = pa.concat_arrays([metas[i].column("id").combine_chunks() for i in mine]) if mine else pa.array([])
-            ids = ids.cast(pa.string())
-            store = np.concatenate([np.full(metas[i].num_rows, i, np.int32) for i in mine])
-            row = np.concatenate([np.arange(metas[i].num_rows, dtype=np.int64) for i in mine])
+            ids = pa.concat_arrays([metas[i].column("id").combine_chunks().cast(pa.string()) for i in mine])
             if pc.count_distinct(ids).as_py() != len(ids):
                 raise ValueError(f"source {name!r}: conversation ids repeat; ids must be unique within a source")
-            self.by_source[name] = (ids, store, row)
-        self.metas = metas
+            self.by_source[name] = {
+                "ids": ids,
+                "store": np.concatenate([np.full(metas[i].num_rows, i, np.int32) for i in mine]),
+                "row": np.concatenate([np.arange(metas[i].num_rows, dtype=np.int64) for i in mine]),
+                **{c: pa.concat_arrays([metas[i].column(c).combine_chunks() if c in metas[i].column_names
+                                        else pa.nulls(metas[i].num_rows, pa.string()) for i in mine])
+                   for c in META_COLUMNS},
+            }
 
-    def lookup(self, source: str, ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, source: str, ids: pa.Array) -> np.ndarray:
+        """Positions of ``ids`` in the source's arrays; a clear error for unknown sources or ids."""
         if source not in self.by_source:
             raise ValueError(f"the order names source {source!r}, which has no conversation files")
-        keys, store, row = self.by_source[source]
-        where = pc.index_in(ids.cast(pa.string()), value_set=keys)
+        where = pc.index_in(ids.cast(pa.string()), value_set=self.by_source[source]["ids"])
         if where.null_count:
             missing = ids.filter(pc.is_null(where)).slice(0, 3).to_pylist()
             raise ValueError(f"source {source!r}: {where.null_count} ordered ids have no conversation (e.g. {missing}); "
                              "were the conversation files changed after sampling?")
-        w = where.to_numpy()
-        return store[w], row[w]
+        return where.to_numpy()
 
-
-def _per_item(index: _Index, col: str, stores: np.ndarray, rows: np.ndarray) -> pa.Array:
-    """One metadata column gathered for (store, row) pairs (nulls where the unit lacks the column)."""
-    out = pa.nulls(len(rows), pa.string())
-    if not len(rows):
-        return out
-    chunks = []
-    order = np.argsort(stores, kind="stable")
-    for s in np.unique(stores):
-        sel = order[stores[order] == s]
-        m = index.metas[int(s)]
-        vals = m.column(col).combine_chunks().take(pa.array(rows[sel])) if col in m.column_names \
-            else pa.nulls(len(sel), pa.string())
-        chunks.append((sel, vals))
-    idx = np.concatenate([c[0] for c in chunks])
-    vals = pa.concat_arrays([c[1] for c in chunks])
-    return vals.take(pa.array(np.argsort(idx)))
+    def gather(self, src: pa.Array, ids: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[str, pa.Array]]:
+        """For a run of the order: token store and row per item, and the metadata columns, in run order."""
+        n = len(ids)
+        stores, rows, picked, cols = np.zeros(n, np.int32), np.zeros(n, np.int64), [], {c: [] for c in META_COLUMNS}
+        for name in pc.unique(src).to_pylist():
+            sel = np.flatnonzero(pc.equal(src, name).to_numpy(zero_copy_only=False))
+            w = self.lookup(name, ids.take(pa.array(sel)))
+            arrays = self.by_source[name]
+            stores[sel], rows[sel] = arrays["store"][w], arrays["row"][w]
+            picked.append(sel)
+            for c in META_COLUMNS:
+                cols[c].append(arrays[c].take(pa.array(w)))
+        back = pa.array(np.argsort(np.concatenate(picked))) if picked else pa.array([], pa.int64())
+        return stores, rows, {c: (pa.concat_arrays(v).take(back) if v else pa.array([], pa.string()))
+                              for c, v in cols.items()}
 
 
 def run_pack(order_dir: str | Path, output: str | Path, cfg: PackConfig,
@@ -246,20 +253,15 @@ def run_pack(order_dir: str | Path, output: str | Path, cfg: PackConfig,
 
 
 def _add_batch(writer: PackWriter, index: _Index, batch: pa.RecordBatch) -> int:
-    n = batch.num_rows
     src = batch.column("source")
     src = src.dictionary_decode() if pa.types.is_dictionary(src.type) else src
     ids = batch.column("id")
-    stores, rows = np.zeros(n, np.int32), np.zeros(n, np.int64)
-    for name in pc.unique(src).to_pylist():
-        sel = np.flatnonzero(pc.equal(src, name).to_numpy(zero_copy_only=False))
-        s, r = index.lookup(name, ids.take(pa.array(sel)))
-        stores[sel], rows[sel] = s, r
-    reasons = _per_item(index, "reason", stores, rows)
-    dropped = {int(i): reasons[int(i)].as_py() for i in np.flatnonzero(pc.is_valid(reasons).to_numpy(zero_copy_only=False))}
+    stores, rows, meta = index.gather(src, ids)
+    reasons = meta.pop("reason")
+    valid = pc.is_valid(reasons).to_numpy(zero_copy_only=False)
+    dropped = {int(i): reasons[int(i)].as_py() for i in np.flatnonzero(valid)}
     sample_ids = pc.binary_join_element_wise(src.cast(pa.string()), ids.cast(pa.string()), ":")
     sample_ids = pc.binary_join_element_wise(sample_ids, batch.column("epoch").cast(pa.string()), "@")
-    lineage = {"source": src, "epoch": batch.column("epoch"), "id": ids,
-               **{c: _per_item(index, c, stores, rows) for c in LINEAGE_COLUMNS}}
+    lineage = {"source": src, "epoch": batch.column("epoch"), "id": ids, **meta}
     writer.add(stores, rows, batch.column("position").to_numpy(), sample_ids, dropped=dropped, lineage=lineage)
-    return n
+    return batch.num_rows

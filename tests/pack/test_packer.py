@@ -97,3 +97,28 @@ def test_cli_conversations_sample_pack(tmp_path):
     assert list(m["samples"]["dropped_by_reason"]) == ["overlong: # tokens > max_seq_len #"]
     res = runner.invoke(app, ["pack", "-c", str(recipe), "--order", str(tmp_path / "nowhere"), "-o", str(tmp_path / "q")])
     assert res.exit_code == 2 and "not a sampler output" in res.output
+
+
+def test_an_interrupted_sampler_run_leaves_no_summary_for_the_packer(demo, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from huatuo_ray.sample import priority
+
+    out = tmp_path / "sample"
+    shutil.copytree(demo / "sample", out)
+    real_replace = os.replace
+
+    def killed(src, dst):  # the run dies while swapping in the new order
+        if str(dst).endswith("order"):
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(priority.os, "replace", killed)
+    sources = json.loads((out / "_sample.json").read_text())["sources"]
+    with pytest.raises(KeyboardInterrupt):
+        run_sample(SamplerConfig(preset="paper", seed=6, sources=[{k: s[k] for k in ("name", "type", "path")}
+                                                                   for s in sources]), out)
+    assert not (out / "_sample.json").exists()
+    with pytest.raises(ValueError, match="not a sampler output"):
+        run_pack(out, tmp_path / "p", cfg())
