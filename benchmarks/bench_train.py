@@ -3,8 +3,10 @@
 Both sides run the same code on the same data in two CPU processes (gloo), one thread each (Ray Train's
 workers get OMP_NUM_THREADS=1, the baseline calls torch.set_num_threads(1)):
 
-  ray       ``run_training`` of the local recipe: TorchTrainer, 2 workers, DeepSpeed ZeRO, per-step
-            ``ray.train.report`` and run logs; checkpointing every --checkpoint-every steps
+  ray       ``run_training`` of the local recipe: TorchTrainer, 2 workers, DeepSpeed ZeRO, run logs every step,
+            ``ray.train.report`` every --report-every steps (the local recipe's 5: Ray Train's controller takes
+            reports every 2 s, so reporting each sub-second step waits for it), checkpoints every
+            --checkpoint-every steps
   baseline  ``torch.multiprocessing.spawn`` of 2 processes: ``init_process_group("gloo")``, then the same
             ``make_engine`` + ``train_step`` (huatuo_ray/train/loop.py), no Ray, no reports, no checkpoints
 
@@ -15,7 +17,8 @@ counted). Data: the demo SFT conversations, sampled with
 local recipe unless --hidden/--layers say otherwise. Prints both step times and the ratio ray / baseline.
 
 Usage: python benchmarks/bench_train.py [--zero 2] [--steps 20] [--warmup 3] [--seq-len 512] [--global-batch 8]
-       [--micro-batch 2] [--hidden 256] [--layers 4] [--epochs 10] [--checkpoint-every 1000] [--work /tmp/bench_train]
+       [--micro-batch 2] [--hidden 256] [--layers 4] [--epochs 10] [--checkpoint-every 1000] [--report-every 5]
+       [--work /tmp/bench_train]
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def train_config(args, pack: Path, work: Path, run_name: str):
     t.update(packed=str(pack), output=str(work / "runs"), run_name=run_name, zero_stage=args.zero,
              max_seq_len=args.seq_len, global_batch_size=args.global_batch, micro_batch_size=args.micro_batch,
              max_steps=args.steps, checkpoint_every=args.checkpoint_every, export=False)
+    if args.report_every:
+        t["report_every"] = args.report_every
     t["model"]["tiny"].update(hidden_size=args.hidden, intermediate_size=args.hidden * 2,
                               num_hidden_layers=args.layers, num_attention_heads=max(1, args.hidden // 64),
                               num_key_value_heads=max(1, args.hidden // 64))
@@ -143,6 +148,7 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--report-every", type=int, default=None, help="default: the local recipe's train.report_every")
     p.add_argument("--work", type=Path, default=Path("/tmp/bench_train"))
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -161,7 +167,7 @@ def main() -> None:
     tb, tr = step_time(base["starts"], args.warmup), step_time(ours["starts"], args.warmup)
     print(json.dumps({
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-        "zero_stage": args.zero, "steps": n, "warmup_steps": args.warmup,
+        "zero_stage": args.zero, "steps": n, "report_every": cfg.report_every, "warmup_steps": args.warmup,
         "batch": f"{args.global_batch} x {args.seq_len} tokens, micro-batch {args.micro_batch}, 2 workers",
         "model": f"tiny Llama hidden {args.hidden}, {args.layers} layers",
         "baseline_step_s": round(tb, 4), "ray_step_s": round(tr, 4), "ratio_ray_over_baseline": round(tr / tb, 3),

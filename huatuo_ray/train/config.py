@@ -88,6 +88,10 @@ class TrainConfig(_Strict):
     max_steps: int | None = Field(None, ge=1, description="Stop after this many global steps (default: the whole pack).")
 
     checkpoint_every: int = Field(500, ge=1, description="Checkpoint every N global steps (and at the end).")
+    report_every: int = Field(
+        1, ge=1, description="Report metrics to Ray Train every N steps (checkpoints always). Ray Train's controller "
+        "takes one report per worker at a time and polls every 2 s, so with steps much shorter than that, reporting "
+        "every step makes the loop wait; train_log/metrics.jsonl has every step regardless.")
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept in storage (older ones are deleted).")
     max_failures: int = Field(3, ge=0, description="Worker-group restarts from the last checkpoint after a failure.")
     peak_flops: float = Field(312e12, gt=0, description="Peak FLOP/s of one worker's accelerator, for MFU "

@@ -145,7 +145,7 @@ def train_func(config: dict[str, Any]) -> None:
             log.metrics(metrics)
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
             _save_and_report(engine, metrics, step + 1, rank)
-        else:
+        elif (step + 1) % cfg.report_every == 0:
             ray.train.report(metrics)
 
     if cfg.export:

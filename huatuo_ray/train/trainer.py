@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Settings that may change when a run is resubmitted (they do not change what the model learns).
 RUNTIME_KEYS = {"max_failures", "keep_checkpoints", "peak_flops", "export", "extensions_dir", "cpus_per_worker",
-                "accelerator_type", "max_steps", "checkpoint_every"}
+                "accelerator_type", "max_steps", "checkpoint_every", "report_every"}
 
 
 class TrainSetupError(ValueError):
