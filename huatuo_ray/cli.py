@@ -199,6 +199,103 @@ def llm_serve(
 
 
 @app.command()
+def train(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    packed: Annotated[Optional[str], typer.Option(help="Pack output directory (sets train.packed).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Storage path of runs (sets train.output).")] = None,
+    run_name: Annotated[Optional[str], typer.Option(help="Run name (sets train.run_name); the same name resumes the run.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate the recipe without GPUs: batch arithmetic, DeepSpeed config, memory per GPU.")] = False,
+    steps: Annotated[Optional[int], typer.Option(help="--dry-run: global steps assumed for the schedule (default: the pack's, else 1000).")] = None,
+) -> None:
+    """Train on the packed stream with Ray Train + DeepSpeed ZeRO; resubmitting the same run name resumes it."""
+    from huatuo_ray.train.trainer import TrainSetupError, run_training
+
+    _setup_logging()
+    extra = [f"train.{k}={v}" for k, v in (("packed", packed), ("output", output), ("run_name", run_name)) if v]
+    recipe = _load(config, [*(set_ or []), *extra])
+    cfg = recipe.train
+    if dry_run:
+        from huatuo_ray.train.dry_run import dry_run as run_dry, format_report
+
+        if steps is None and cfg.packed and (Path(cfg.packed) / "_SUCCESS").exists():
+            from huatuo_ray.train.loop import default_reader_factory
+
+            steps = min(default_reader_factory(cfg.packed).num_steps, cfg.max_steps or 10**12)
+        try:
+            typer.echo(format_report(run_dry(cfg, steps)))
+        except ValueError as e:
+            _fail(str(e))
+        return
+    from huatuo_ray.runtime import init_ray
+
+    try:
+        init_ray(recipe.ray)
+        result = run_training(cfg)
+    except (TrainSetupError, OSError, ValueError) as e:
+        _fail(str(e))
+        raise
+    s = result.summary
+    typer.echo(f"trained {s['steps']} steps (loss {s['first_loss']:.3f} -> {s['last_loss']:.3f}, "
+               f"{len(s['restores'])} restores): {result.run_dir}   model: {s['model']}   plot: {s['loss_plot']}")
+
+
+@app.command()
+def pack(
+    order: Annotated[Path, typer.Option("--order", help="A `huatuo-ray sample` output directory (order/, _sample.json).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (steps/, samples/, _pack.json, _SUCCESS).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    engine: Annotated[str, typer.Option(help="auto (by pack.local_max_items), local or ray.")] = "auto",
+) -> None:
+    """Tokenise and pack the sampled stream, in order, into step-major sequences of pack.max_seq_len tokens."""
+    from huatuo_ray.pack.packer import run_pack
+    from huatuo_ray.runtime import init_ray
+
+    _setup_logging()
+    recipe = _load(config, set_)
+    if engine not in ("auto", "local", "ray"):
+        _fail(f"--engine must be auto, local or ray, not {engine!r}")
+    try:
+        if engine == "ray" or (engine == "auto" and _order_total(order) > recipe.pack.local_max_items):
+            init_ray(recipe.ray)
+        m = run_pack(order, output, recipe.pack, engine=engine, fingerprint=recipe.fingerprint("pack"))
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+        raise
+    s = m["samples"]
+    typer.echo(f"packed {s['total']:,} samples ({s['packed']:,} packed, {s['truncated']:,} truncated, "
+               f"{s['dropped']:,} dropped) into {m['num_steps']:,} steps of {m['global_batch_size']} x "
+               f"{m['max_seq_len']} tokens; real-token fraction {m['real_token_fraction']:.4f} ({m['engine']}, "
+               f"{m['seconds']['total']:.1f} s): {output}   plot: {output / m['plot'] if m['plot'] else '-'}")
+
+
+def _order_total(order: Path) -> int:
+    try:
+        return int(json.loads((order / "_sample.json").read_text(encoding="utf-8"))["total"])
+    except (OSError, ValueError, KeyError):
+        return 0  # run_pack reports the missing or broken order
+
+
+@app.command()
+def conversations(
+    input: Annotated[list[str], typer.Option("--input", "-i", help="HuatuoGPT2/ShareGPT .json (a list) or .jsonl file, directory or glob (repeatable).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for conversations.parquet (+ quarantined.parquet).")],
+    name: Annotated[str, typer.Option(help="Source name used in fallback ids.")] = "sft",
+) -> None:
+    """Convert SFT conversations to Parquet (id, conversations) for `huatuo-ray sample` and `huatuo-ray pack`."""
+    from huatuo_ray.pack.sources import convert_conversations
+
+    try:
+        s = convert_conversations(input, output, name)
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+        raise
+    typer.echo(f"{s['records']:,} records -> {s['conversations']:,} conversations, {s['quarantined']:,} quarantined: "
+               f"{output / 'conversations.parquet'}")
+
+
+@app.command()
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where the demo writes its run.")] = Path("runs/demo"),
     overwrite: Annotated[bool, typer.Option(help="Start the demo from scratch.")] = False,

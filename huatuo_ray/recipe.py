@@ -21,9 +21,11 @@ from huatuo_ray.curate.dedup_config import DedupConfig
 from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.quality import QualityConfig
 from huatuo_ray.curate.segment import SegmentConfig
+from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.sample.config import SamplerConfig
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.unify.config import UnifyConfig
+from huatuo_ray.train.config import TrainConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 Language = Literal["zh", "en", "detect"]
@@ -125,6 +127,8 @@ class Recipe(_Strict):
     sample: SamplerConfig = Field(default_factory=SamplerConfig, description="The priority sampler (paper preset).")
     unify: UnifyConfig = Field(default_factory=UnifyConfig, description="Question / answer generation per segment.")
     llm: LLMConfig = Field(default_factory=LLMConfig, description="The LLM backend unification (and labelling) use.")
+    pack: PackConfig = Field(default_factory=PackConfig, description="Tokenisation and order-preserving packing.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training: Ray Train + DeepSpeed ZeRO.")
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("sources")

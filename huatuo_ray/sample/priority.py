@@ -7,7 +7,8 @@ with numpy; larger ones on Ray Data (:mod:`huatuo_ray.sample.distributed`). Both
 keys with the same function and sort on the same total order, so they write the same sequence,
 whatever the number of workers or blocks.
 
-Output (a rerun replaces it)::
+Output (a rerun replaces it; ``_sample.json`` is written last and removed before an order is replaced, so an
+interrupted run never leaves a summary beside an order it does not describe)::
 
     DIR/order/part-00000.parquet   position, source, epoch, id, key   (parts in order, rows in order)
     DIR/plots/source_share.png     share of each source over training progress (the paper's Figure 4)
@@ -185,6 +186,7 @@ def run_sample(plan: SamplePlan | SamplerConfig, output: str | Path) -> SampleRe
         order = order_locally if plan.engine == "local" else order_on_ray
         parts = order(plan, tmp / "order", window, n_windows)
         check_parts(parts, total, plan.names)
+        (out / SUMMARY).unlink(missing_ok=True)  # the summary is the completion marker: written last, again
         shutil.rmtree(out / "order", ignore_errors=True)
         os.replace(tmp / "order", out / "order")
     finally:

@@ -1,0 +1,11 @@
+"""Order-preserving packing: the sampled stream of conversations -> fixed-length training sequences.
+
+``config`` holds the settings, ``template`` renders conversations (the model's chat template or the
+HuatuoGPT ``<问>：…\\n<答>：…`` style), ``tokenize`` turns them into token ids and labels, ``layout``
+places samples into sequences in stream order, ``shards`` writes step-major shards, ``reader`` is
+the trainer's API, ``packer`` runs a whole job (one process or Ray).
+"""
+
+from huatuo_ray.pack.config import PackConfig
+
+__all__ = ["PackConfig"]

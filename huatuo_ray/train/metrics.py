@@ -1,0 +1,118 @@
+"""The run directory's logs: per-step metrics, consumed sequences per rank, restart events, the loss plot.
+
+All logs describe the lineage of the current model: when a run resumes from the checkpoint taken before
+step s, lines for steps >= s (work lost with the failed attempt) are removed and the restore is recorded in
+events.jsonl, so ``consumed/`` lists exactly the sequences whose gradients are in the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+
+def log_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "train_log"
+
+
+def _rewrite_before(path: Path, next_step: int) -> int:
+    """Keep only the lines of ``path`` with step < next_step (atomic rewrite); returns lines removed."""
+    if not path.exists():
+        return 0
+    kept, removed = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a kill mid-write
+            removed += 1
+            continue
+        if rec.get("step", -1) < next_step:
+            kept.append(line)
+        else:
+            removed += 1
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
+    os.replace(tmp, path)
+    return removed
+
+
+class RunLog:
+    """Append-only JSONL logs of one rank, rolled back to a checkpoint on resume."""
+
+    def __init__(self, run_dir: str | Path, rank: int):
+        self.dir = log_dir(run_dir)
+        self.rank = rank
+        (self.dir / "consumed").mkdir(parents=True, exist_ok=True)
+        self.consumed_path = self.dir / "consumed" / f"rank{rank:05d}.jsonl"
+        self.metrics_path = self.dir / "metrics.jsonl"
+        self.events_path = self.dir / "events.jsonl"
+
+    def roll_back(self, next_step: int) -> int:
+        """Drop records of steps >= next_step (not in the restored model). Rank 0 also trims metrics."""
+        removed = _rewrite_before(self.consumed_path, next_step)
+        if self.rank == 0:
+            _rewrite_before(self.metrics_path, next_step)
+        return removed
+
+    def event(self, kind: str, **fields: Any) -> None:
+        _append(self.events_path, {"event": kind, "time": time.time(), "rank": self.rank, **fields})
+
+    def consumed(self, step: int, sequence_index: list[int], sample_ids: list[list[str]]) -> None:
+        _append(self.consumed_path, {"step": step, "sequence_index": sequence_index, "sample_ids": sample_ids})
+
+    def metrics(self, record: dict[str, Any]) -> None:
+        _append(self.metrics_path, record)
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    p = Path(path)
+    if not p.exists():
+        return []
+    return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def consumed_sequence(run_dir: str | Path) -> list[tuple[int, int, tuple[str, ...]]]:
+    """(step, global sequence index, sample ids) of every consumed sequence, all ranks, in stream order."""
+    rows = []
+    for f in sorted((log_dir(run_dir) / "consumed").glob("rank*.jsonl")):
+        for rec in read_jsonl(f):
+            rows += [(rec["step"], i, tuple(ids)) for i, ids in zip(rec["sequence_index"], rec["sample_ids"])]
+    return sorted(rows)
+
+
+def plot_loss(metrics: Iterable[dict[str, Any]], dest: str | Path) -> Path | None:
+    """loss.png: training loss (and the learning rate) per global step."""
+    rows = sorted(metrics, key=lambda r: r["step"])
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, [r["loss"] for r in rows], label="loss", color="tab:blue")
+    ax.set_xlabel("global step")
+    ax.set_ylabel("training loss (answer tokens)")
+    ax2 = ax.twinx()
+    ax2.plot(steps, [r["lr"] for r in rows], label="lr", color="tab:orange", alpha=0.6)
+    ax2.set_ylabel("learning rate")
+    ax.set_title("Training loss")
+    fig.tight_layout()
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(dest, dpi=100)
+    plt.close(fig)
+    return dest

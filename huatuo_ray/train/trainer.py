@@ -1,0 +1,119 @@
+"""The training job on the driver: checks, Ray Train ``TorchTrainer`` setup, resume by run name, the summary.
+
+A run lives in ``<output>/<run_name>``: Ray Train's checkpoints (``checkpoint_*``) and its checkpoint manager
+snapshot, ``train_log/`` (metrics, consumed sequences, events, the loss plot), ``train_run.json`` (the settings)
+and, at the end, ``model/`` and ``summary.json``. Submitting the same run name again resumes from its latest
+checkpoint (Ray Train restores the run from its snapshot); a worker that dies makes Ray Train restart the group
+from the latest checkpoint, up to ``max_failures`` times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from huatuo_ray.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+# Settings that may change when a run is resubmitted (they do not change what the model learns).
+RUNTIME_KEYS = {"max_failures", "keep_checkpoints", "peak_flops", "export", "extensions_dir", "cpus_per_worker",
+                "accelerator_type", "max_steps", "checkpoint_every", "report_every"}
+
+
+class TrainSetupError(ValueError):
+    """A training run that cannot start: bad paths, a pack that does not match the recipe, a changed run."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+def check_pack(cfg: TrainConfig, reader: Any) -> None:
+    """The pack must have been made for this batch size and sequence length."""
+    if reader.global_batch_size != cfg.global_batch_size:
+        raise TrainSetupError(f"the pack has {reader.global_batch_size} sequences per global step, the recipe "
+                              f"train.global_batch_size = {cfg.global_batch_size}")
+    if reader.max_seq_len != cfg.max_seq_len:
+        raise TrainSetupError(f"the pack has sequences of {reader.max_seq_len} tokens, the recipe "
+                              f"train.max_seq_len = {cfg.max_seq_len}")
+
+
+def _learning_settings(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RUNTIME_KEYS}
+
+
+def _check_same_run(cfg: TrainConfig, run_dir: Path) -> None:
+    """Resubmitting a run must not change what it learns (a new run name is a new run)."""
+    path = run_dir / "train_run.json"
+    new = _learning_settings(cfg)
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        if diff:
+            raise TrainSetupError(f"{run_dir} was started with other settings ({'; '.join(diff)}); use a new "
+                                  "train.run_name to start a new run")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(new, indent=1), encoding="utf-8")
+
+
+def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> TrainResult:
+    """Train (or resume) the run ``cfg.output / cfg.run_name`` on the connected Ray cluster."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from huatuo_ray.train.loop import default_reader_factory, train_func
+    from huatuo_ray.train.metrics import log_dir, plot_loss, read_jsonl
+    from huatuo_ray.train.model import load_tokenizer
+
+    if not cfg.packed:
+        raise TrainSetupError("train.packed is not set: the pack output directory to train on")
+    if not cfg.output:
+        raise TrainSetupError("train.output is not set: where runs (checkpoints, logs, model) are stored")
+    reader = (reader_factory or default_reader_factory)(cfg.packed)
+    check_pack(cfg, reader)
+    output = Path(cfg.output).resolve()
+    run_dir = output / cfg.run_name
+    _check_same_run(cfg, run_dir)
+    vocab_size = len(load_tokenizer(cfg.model))
+
+    scaling = ScalingConfig(
+        num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker},
+        accelerator_type=cfg.accelerator_type if cfg.use_gpu else None)
+    run_config = RunConfig(
+        name=cfg.run_name, storage_path=str(output),
+        failure_config=FailureConfig(max_failures=cfg.max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints))
+    trainer = TorchTrainer(
+        train_func,
+        train_loop_config={"train": cfg.model_dump(mode="json"), "run_dir": str(run_dir), "vocab_size": vocab_size,
+                           "reader_factory": reader_factory},
+        torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
+        scaling_config=scaling, run_config=run_config)
+    t0 = time.time()
+    result = trainer.fit()
+    seconds = time.time() - t0
+
+    logs = log_dir(run_dir)
+    metrics = read_jsonl(logs / "metrics.jsonl")
+    plot = plot_loss(metrics, logs / "loss.png")
+    events = read_jsonl(logs / "events.jsonl")
+    summary = {
+        "run_dir": str(run_dir), "steps": len(metrics), "seconds_this_submission": round(seconds, 1),
+        "first_loss": metrics[0]["loss"] if metrics else None, "last_loss": metrics[-1]["loss"] if metrics else None,
+        "mean_step_seconds": sum(m["step_seconds"] for m in metrics) / len(metrics) if metrics else None,
+        "restores": [e for e in events if e["event"] == "resume" and e["rank"] == 0],
+        "checkpoint": result.checkpoint.path if result.checkpoint else None,
+        "model": str(run_dir / "model") if cfg.export else None,
+        "loss_plot": str(plot) if plot else None,
+        "zero_stage": cfg.zero_stage, "num_workers": cfg.num_workers,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return TrainResult(run_dir, summary)

@@ -1,0 +1,14 @@
+"""Entrypoint for `ray job submit -- python jobs/pack.py --order ... --output ... --config ...`.
+
+Takes the same options as `huatuo-ray pack`; RAY_ADDRESS (set by `ray job submit`) selects the cluster.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the working dir uploaded by ray job submit
+
+from huatuo_ray.cli import app  # noqa: E402
+
+if __name__ == "__main__":
+    app(["pack", *sys.argv[1:]])

@@ -1,0 +1,35 @@
+"""Run logs roll back to a checkpoint; a resubmitted run with changed learning settings is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from huatuo_ray.train.config import TrainConfig
+from huatuo_ray.train.metrics import RunLog, consumed_sequence, plot_loss, read_jsonl
+from huatuo_ray.train.trainer import TrainSetupError, _check_same_run
+
+
+def test_roll_back_keeps_only_steps_before_the_checkpoint(tmp_path):
+    logs = [RunLog(tmp_path, r) for r in (0, 1)]
+    for step in range(6):
+        for r, log in enumerate(logs):
+            log.consumed(step, [step * 4 + r * 2, step * 4 + r * 2 + 1], [[f"a{step}{r}"], []])
+        logs[0].metrics({"step": step, "loss": 1.0 / (step + 1), "lr": 1e-3})
+    with open(logs[1].consumed_path, "a") as fh:
+        fh.write('{"step": 6, "sequ')        # a line cut by a kill
+    assert [log.roll_back(4) for log in logs] == [2, 3]
+    seq = consumed_sequence(tmp_path)
+    assert [i for _, i, _ in seq] == list(range(16)) and seq[2] == (0, 2, ("a01",))
+    assert [m["step"] for m in read_jsonl(logs[0].metrics_path)] == [0, 1, 2, 3]
+    assert plot_loss(read_jsonl(logs[0].metrics_path), tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_changed_settings_under_the_same_run_name_are_refused(tmp_path):
+    cfg = TrainConfig(micro_batch_size=4)
+    _check_same_run(cfg, tmp_path)
+    _check_same_run(cfg.model_copy(update={"max_failures": 9, "checkpoint_every": 7}), tmp_path)  # runtime only
+    with pytest.raises(TrainSetupError, match="lr: 0.0001 -> 0.001"):
+        _check_same_run(cfg.model_copy(update={"lr": 1e-3}), tmp_path)
+    assert json.loads((tmp_path / "train_run.json").read_text())["lr"] == 1e-4
