@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from huatuo_ray.io.output import write_json_atomic
+from huatuo_ray.io.parquet_rows import read_rows  # noqa: F401  (re-exported for the packer)
 
 LINEAGE_COLUMNS = ("segment_id", "doc_id")
 CONVERSATION_TYPE = pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))
@@ -37,20 +38,6 @@ def conversation_files(name: str, path: str) -> list[str]:
             raise ValueError(f"source {name!r}: {f} has no {' or '.join(repr(m) for m in missing)} column "
                              f"(columns: {names}); point pack.conversations.{name} at the conversation files")
     return files
-
-
-def read_rows(path: str, start: int, stop: int, columns: list[str]) -> pa.Table:
-    """Rows ``start:stop`` of a Parquet file, reading only the row groups they touch."""
-    pf = pq.ParquetFile(path)
-    groups, offset, first = [], 0, None
-    for g in range(pf.metadata.num_row_groups):
-        n = pf.metadata.row_group(g).num_rows
-        if offset < stop and offset + n > start:
-            groups.append(g)
-            first = offset if first is None else first
-        offset += n
-    cols = [c for c in columns if c in pf.schema_arrow.names]
-    return pf.read_row_groups(groups, columns=cols).slice(start - (first or 0), stop - start)
 
 
 def conversations_of(table: pa.Table) -> list[Any]:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from huatuo_ray.io.parquet_rows import read_rows
 from huatuo_ray.sample.order import SORT_COLUMNS, keyed_table
 from huatuo_ray.sample.parts import part_path, write_part
 
@@ -40,15 +40,7 @@ def plan_units(plan: "SamplePlan", workers: int) -> list[dict]:
 
 def read_ids(path: str, start: int, stop: int) -> pa.ChunkedArray:
     """Rows ``start:stop`` of a Parquet file's ``id`` column, reading only the row groups they touch."""
-    pf = pq.ParquetFile(path)
-    groups, offset, first = [], 0, None
-    for g in range(pf.metadata.num_row_groups):
-        n = pf.metadata.row_group(g).num_rows
-        if offset < stop and offset + n > start:
-            groups.append(g)
-            first = offset if first is None else first
-        offset += n
-    return pf.read_row_groups(groups, columns=["id"]).column("id").slice(start - (first or 0), stop - start)
+    return read_rows(path, start, stop, ["id"]).column("id")
 
 
 def keys_for_units(batch: dict[str, np.ndarray], sources: dict[str, tuple[int, float, int]], seed: int) -> pa.Table:
