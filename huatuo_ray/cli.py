@@ -394,6 +394,10 @@ def quality_label(
     recipe = _load(config, set_)
     if n <= 0:
         _fail("--n must be positive")
+    if recipe.llm.backend == "vllm_engine":  # generation runs as a Ray Data job
+        from huatuo_ray.runtime import init_ray
+
+        init_ray(recipe.ray)
     try:
         summary = label_sample(recipe, curated, output, n, seed)
     except (OSError, ValueError, RuntimeError) as e:

@@ -81,16 +81,14 @@ def sample_rows(curate_dir: str | Path, n: int, seed: int = 0) -> list[dict[str,
 def label_sample(recipe, curate_dir: str | Path, out_path: str | Path, n: int, seed: int = 0,
                  max_tokens: int = 12) -> dict[str, Any]:
     """Label ``n`` sampled rows with ``recipe.llm``; write the JSONL and ``<out>.summary.json``; return the summary."""
-    from huatuo_ray.llm import generate
-    from huatuo_ray.llm.backends import open_backend
+    from huatuo_ray.llm.backends import run_requests
 
     rows = sample_rows(curate_dir, n, seed)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     cache = recipe.llm.cache_dir or str(out.parent / "_llm_cache")
-    with open_backend(recipe.llm, log_dir=out.parent) as endpoint:
-        results = generate([build_messages(r["text"]) for r in rows], {"temperature": 0.0, "max_tokens": max_tokens},
-                           endpoint, cache_dir=cache)
+    results, model = run_requests(recipe.llm, [build_messages(r["text"]) for r in rows],
+                                  {"temperature": 0.0, "max_tokens": max_tokens}, cache, log_dir=out.parent)
     counts: Counter = Counter()
     tmp = out.with_name(f".tmp-{out.name}")
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -101,6 +99,6 @@ def label_sample(recipe, curate_dir: str | Path, out_path: str | Path, n: int, s
                                 ensure_ascii=False) + "\n")
     os.replace(tmp, out)
     summary = {"source": str(curate_dir), "output": str(out), "sampled": len(rows), "seed": seed,
-               "prompt_version": PROMPT_VERSION, "model": endpoint.model, "counts": dict(counts)}
+               "prompt_version": PROMPT_VERSION, "model": model, "counts": dict(counts)}
     Path(f"{out}.summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return summary

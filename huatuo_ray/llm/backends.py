@@ -1,8 +1,10 @@
-"""One interface over the backends: a context that yields the endpoint every worker talks to.
+"""One interface over the backends.
 
 ``local`` starts a :class:`~huatuo_ray.llm.server.LocalServer` for the duration of the run and stops it (and
-its engine processes) after; ``endpoint`` uses the configured OpenAI-compatible server as it is. Workers then
-use :class:`~huatuo_ray.llm.client.ChatClient` with the yielded :class:`EndpointConfig`.
+its engine processes) after; ``endpoint`` uses the configured OpenAI-compatible server as it is. For these two,
+:func:`open_backend` yields the endpoint and workers use :class:`~huatuo_ray.llm.client.ChatClient` with it.
+``vllm_engine`` has no endpoint: generation runs as Ray Data jobs (:mod:`huatuo_ray.llm.vllm_engine`).
+:func:`run_requests` sends a list of requests through any of the three.
 """
 
 from __future__ import annotations
@@ -11,13 +13,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from huatuo_ray.llm.config import EndpointConfig, LLMConfig
+from huatuo_ray.llm.client import LLMResult, generate
+from huatuo_ray.llm.config import EndpointConfig, LLMConfig, SamplingConfig
 from huatuo_ray.llm.server import LocalServer
+
+OFFLINE_MODEL_ID = "smollm2-135m-instruct (offline)"
+
+
+def model_name(cfg: LLMConfig) -> str:
+    """The model a run's outputs are attributed to (and that keys the engine backend's request cache)."""
+    if cfg.backend == "endpoint":
+        return cfg.endpoint.model
+    if cfg.backend == "vllm_engine":
+        return cfg.engine.model or OFFLINE_MODEL_ID
+    return cfg.server.model or OFFLINE_MODEL_ID
 
 
 @contextmanager
 def open_backend(cfg: LLMConfig, log_dir: str | Path | None = None) -> Iterator[EndpointConfig]:
     """Yield the endpoint for this run, starting and stopping a local server when the backend is ``local``."""
+    if cfg.backend == "vllm_engine":
+        raise ValueError("llm.backend=vllm_engine has no endpoint; use run_requests() or the unify job")
     if cfg.backend == "endpoint":
         if not cfg.endpoint.model:
             raise ValueError("llm.backend=endpoint needs llm.endpoint.model")
@@ -29,3 +45,17 @@ def open_backend(cfg: LLMConfig, log_dir: str | Path | None = None) -> Iterator[
         yield cfg.endpoint.model_copy(update={"base_url": server.base_url, "model": server.model_name})
     finally:
         server.stop()
+
+
+def run_requests(cfg: LLMConfig, requests: list[list[dict]], sampling: SamplingConfig | dict, cache_dir: str | Path,
+                 log_dir: str | Path | None = None) -> tuple[list[LLMResult], str]:
+    """Blocking: answer every chat request with the configured backend; returns (results in order, model name).
+
+    Must not be called inside a running event loop; Ray must be initialised for ``vllm_engine``.
+    """
+    if cfg.backend == "vllm_engine":
+        from huatuo_ray.llm.vllm_engine import engine_generate
+
+        return engine_generate(requests, sampling, cfg.engine, model_name(cfg), cache_dir), model_name(cfg)
+    with open_backend(cfg, log_dir) as endpoint:
+        return generate(requests, sampling, endpoint, cache_dir=str(cache_dir)), endpoint.model

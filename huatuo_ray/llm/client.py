@@ -27,6 +27,7 @@ from huatuo_ray.llm.config import EndpointConfig, SamplingConfig
 
 log = logging.getLogger(__name__)
 Messages = list[dict[str, str]]
+CONTEXT_REASON = "prompt exceeds model context"
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _retryable(exc: BaseException) -> bool:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ContextOverflow):
-        return "prompt exceeds model context"
+        return CONTEXT_REASON
     if isinstance(exc, openai.APITimeoutError):
         return "timeout"
     if isinstance(exc, openai.APIConnectionError):

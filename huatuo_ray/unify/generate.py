@@ -13,14 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from huatuo_ray.llm.client import LLMResult
+from huatuo_ray.llm.client import CONTEXT_REASON, LLMResult
 from huatuo_ray.unify.config import UnifyConfig
 from huatuo_ray.unify.crosslingual import embedding_similarity
 from huatuo_ray.unify.jaccard import jaccard
 from huatuo_ray.unify.prompts import LANGUAGE_NAMES, truncate_source
 
 ChatFn = Callable[[list[dict], object, int], Awaitable[LLMResult]]
-CONTEXT_REASON = "prompt exceeds model context"
 
 
 @dataclass

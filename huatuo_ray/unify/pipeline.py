@@ -28,10 +28,11 @@ import ray
 
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.ledger import Ledger, reason_key
-from huatuo_ray.llm.backends import open_backend
+from huatuo_ray.llm.backends import model_name, open_backend
 from huatuo_ray.llm.cache import RequestCache
 from huatuo_ray.llm.client import ChatClient
 from huatuo_ray.llm.config import EndpointConfig
+from huatuo_ray.llm.vllm_engine import ReplayClient, generate_round, resolve_engine_model
 from huatuo_ray.recipe import Recipe
 from huatuo_ray.unify.config import UnifyConfig
 from huatuo_ray.unify.generate import unify_segment
@@ -58,10 +59,7 @@ def input_units(curated: Path) -> list[str]:
 
 
 def model_id(recipe: Recipe) -> str:
-    llm = recipe.llm
-    if llm.backend == "endpoint":
-        return llm.endpoint.model
-    return llm.server.model or "smollm2-135m-instruct (offline)"
+    return model_name(recipe.llm)
 
 
 def unify_fingerprint(recipe: Recipe, curated: Path) -> tuple[str, dict]:
@@ -73,25 +71,34 @@ def unify_fingerprint(recipe: Recipe, curated: Path) -> tuple[str, dict]:
 
 
 class UnifyWorker:
-    """Ray Data actor: generate pairs for whole units and commit them."""
+    """Ray Data actor: generate pairs for whole units and commit them.
 
-    def __init__(self, unify_json: str, endpoint_json: str, cache_dir: str, curated: str, output: str, model: str):
+    With ``replay_json`` (backend ``vllm_engine``) the actor sends nothing: it replays units from the request
+    cache and writes a unit's missing requests to ``requests_dir`` instead of committing it
+    (:mod:`huatuo_ray.llm.vllm_engine`).
+    """
+
+    def __init__(self, unify_json: str, endpoint_json: str | None, cache_dir: str, curated: str, output: str,
+                 model: str, replay_json: str | None = None):
         self.cfg = UnifyConfig.model_validate_json(unify_json)
-        self.endpoint = EndpointConfig.model_validate_json(endpoint_json)
         self.cache_dir, self.curated, self.out = cache_dir, Path(curated), OutputDir(output)
         self.model = model
+        self.replay = json.loads(replay_json) if replay_json else None
+        if self.replay:
+            path = Path(self.replay["errors_path"])
+            self.errors = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         # One event loop in a thread serves every unit this actor holds: the actor is threaded
         # (max_concurrency), so the next unit starts while the last requests of the previous one finish,
         # and all share one client whose semaphore keeps llm.endpoint.concurrency requests in flight.
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True, name="unify-loop").start()
-        self.client = self._run(self._make_client())
+        self.client = None if self.replay else self._run(self._make_client(EndpointConfig.model_validate_json(endpoint_json)))
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    async def _make_client(self) -> ChatClient:
-        return ChatClient(self.endpoint, cache=RequestCache(self.cache_dir))
+    async def _make_client(self, endpoint: EndpointConfig) -> ChatClient:
+        return ChatClient(endpoint, cache=RequestCache(self.cache_dir))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         markers = [json.dumps(self._run(self.process_unit(u))) for u in batch["unit_id"]]
@@ -102,7 +109,13 @@ class UnifyWorker:
         self.out.marker(unit_id).unlink(missing_ok=True)  # a re-processed unit is pending until committed again
         path = self.curated / "kept" / f"{unit_id}.parquet"
         segments = pq.read_table(path).to_pylist() if path.exists() else []
-        outcomes = await asyncio.gather(*(self._one(s) for s in segments))
+        replay = ReplayClient(self.model, RequestCache(self.cache_dir), self.replay["run_id"], self.errors) \
+            if self.replay else None
+        chat = replay.chat if replay else self.client.chat
+        outcomes = await asyncio.gather(*(self._one(chat, s) for s in segments))
+        if replay and replay.misses:  # not committed: its missing requests go to the engine round
+            n = replay.write_misses(Path(self.replay["requests_dir"]) / f"{unit_id}.parquet")
+            return {"unit_id": unit_id, "pending_requests": n}
         rows: dict[str, list[dict]] = {"kept": [], "dropped": [], "quarantined": []}
         ledger = Ledger(records=len(segments), input_chars=sum(len(s.get("text") or "") for s in segments))
         stage = ledger.stage("unify")
@@ -133,9 +146,9 @@ class UnifyWorker:
         self.out.write_marker(unit_id, marker)
         return marker
 
-    async def _one(self, segment: dict):
+    async def _one(self, chat, segment: dict):
         lang = segment.get("language") if segment.get("language") in ("zh", "en") else self.cfg.target_language
-        return await unify_segment(self.client.chat, segment.get("text") or "", lang, self.cfg)
+        return await unify_segment(chat, segment.get("text") or "", lang, self.cfg)
 
 
 def pending_units(out: OutputDir, unit_ids: list[str], retry_errors: bool) -> list[str]:
@@ -173,8 +186,11 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
              model_id(recipe))
     if pending:
         cache_dir = recipe.llm.cache_dir or str(output / "_llm_cache")
-        with open_backend(recipe.llm, output) as endpoint:
-            _execute(recipe, endpoint, cache_dir, curated, out, pending)
+        if recipe.llm.backend == "vllm_engine":
+            _execute_engine(recipe, cache_dir, curated, out, pending)
+        else:
+            with open_backend(recipe.llm, output) as endpoint:
+                _execute(recipe, endpoint, cache_dir, curated, out, pending)
     stats = finish_unify(out, unit_ids, started, done_before, len(pending), fingerprint)
     print(f"[unify] {stats['segments']:,} segments -> {stats['pairs']:,} pairs, "
           f"{stats['ledger']['stages'][0]['dropped'] if stats['ledger']['stages'] else 0:,} dropped, "
@@ -182,23 +198,66 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
     return UnifyResult(output, stats)
 
 
-def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: Path, out: OutputDir,
-             pending: list[str]) -> None:
+def _map_units(recipe: Recipe, endpoint: EndpointConfig | None, cache_dir: str, curated: Path, out: OutputDir,
+               pending: list[str], replay: dict | None = None):
+    """Run :class:`UnifyWorker` over the pending units; yields each unit's marker (or pending-requests note)."""
     cfg = recipe.unify
     ds = ray.data.from_items([{"unit_id": u} for u in pending], override_num_blocks=len(pending))
     ds = ds.map_batches(
         UnifyWorker, batch_size=1, batch_format="numpy", num_cpus=cfg.num_cpus,
         compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(pending)), max_tasks_in_flight_per_actor=2),
         max_concurrency=2,
-        fn_constructor_kwargs={"unify_json": cfg.model_dump_json(), "endpoint_json": endpoint.model_dump_json(),
+        fn_constructor_kwargs={"unify_json": cfg.model_dump_json(),
+                               "endpoint_json": endpoint.model_dump_json() if endpoint else None,
                                "cache_dir": cache_dir, "curated": str(curated.resolve()),
-                               "output": str(out.root.resolve()), "model": model_id(recipe)},
+                               "output": str(out.root.resolve()), "model": model_id(recipe),
+                               "replay_json": json.dumps(replay) if replay else None},
     )
-    t0, n, segs, pairs = time.time(), 0, 0, 0
     for row in ds.iter_rows():
-        m = json.loads(row["marker"])
+        yield json.loads(row["marker"])
+
+
+def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: Path, out: OutputDir,
+             pending: list[str]) -> None:
+    t0, n, segs, pairs = time.time(), 0, 0, 0
+    for m in _map_units(recipe, endpoint, cache_dir, curated, out, pending):
         n += 1
         segs += m["ledger"]["records"]
         pairs += m["ledger"]["kept_rows"]
         print(f"[unify] units {n}/{len(pending)}  segments {segs:,}  pairs {pairs:,}  "
               f"{segs / max(time.time() - t0, 1e-9):.2f} segments/s", file=sys.stderr, flush=True)
+
+
+def _execute_engine(recipe: Recipe, cache_dir: str, curated: Path, out: OutputDir, pending: list[str]) -> None:
+    """Backend ``vllm_engine``: alternate replay rounds and engine rounds until every unit is committed."""
+    import shutil
+    import uuid
+
+    run_id = uuid.uuid4().hex
+    model_path = resolve_engine_model(recipe.llm.engine)
+    work = out.root / "_engine"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    errors: dict[str, str] = {}
+    max_rounds = 2 * (recipe.unify.max_regenerations + 1) + 1  # requests per segment, at most, plus the last replay
+    todo = pending
+    for r in range(max_rounds + 1):
+        requests_dir = work / f"round{r:02d}"
+        (work / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
+        replay = {"run_id": run_id, "errors_path": str(work / "errors.json"), "requests_dir": str(requests_dir)}
+        notes = list(_map_units(recipe, None, cache_dir, curated, out, todo, replay))
+        waiting = [m["unit_id"] for m in notes if "pending_requests" in m]
+        wanted = sum(m.get("pending_requests", 0) for m in notes)
+        print(f"[unify] round {r}: {len(todo) - len(waiting)}/{len(todo)} units committed, {wanted:,} requests "
+              f"for the engine", file=sys.stderr, flush=True)
+        if not waiting:
+            shutil.rmtree(work, ignore_errors=True)
+            return
+        t0 = time.time()
+        n, new_errors = generate_round(requests_dir, recipe.llm.engine, model_path, model_id(recipe), cache_dir,
+                                       run_id)
+        errors.update(new_errors)
+        print(f"[unify] round {r}: engine generated {n - len(new_errors):,}, failed {len(new_errors):,} "
+              f"({n / max(time.time() - t0, 1e-9):.2f} requests/s)", file=sys.stderr, flush=True)
+        todo = waiting
+    raise RuntimeError(f"unify: units still waiting for requests after {max_rounds} engine rounds: {todo[:5]}")

