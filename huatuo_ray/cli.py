@@ -24,7 +24,6 @@ app.add_typer(quality_app, name="quality")
 llm_app = typer.Typer(help="The LLM backend: run a local vLLM server.", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="Recipe YAML file (default: built-in defaults).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe value for this run: dotted.key=value (repeatable).")]
@@ -299,16 +298,27 @@ def conversations(
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where the demo writes its run.")] = Path("runs/demo"),
     overwrite: Annotated[bool, typer.Option(help="Start the demo from scratch.")] = False,
+    unify_units: Annotated[int, typer.Option(help="Curation units to unify (SmolLM2 on CPU is slow).")] = 2,
+    train_steps: Annotated[int, typer.Option(help="Training steps.")] = 6,
 ) -> None:
-    """Run the local demo end to end on the bundled sample corpus (configs/local.yaml)."""
+    """Run the local demo end to end on the bundled corpus: curate -> unify -> sample -> pack -> train."""
+    from huatuo_ray.demo import run_demo
+    from huatuo_ray.io.output import OutputMismatch
+    from huatuo_ray.llm.server import ServerError
+    from huatuo_ray.train.trainer import TrainSetupError
+
     _setup_logging()
-    recipe = _load(REPO_ROOT / "configs" / "local.yaml", [])
-    sources = [s.model_copy(update={"path": str(REPO_ROOT / s.path)}) if not os.path.isabs(s.path) else s for s in recipe.sources]
-    recipe = recipe.model_copy(update={"sources": sources})
-    stats = _run_curate(recipe, output / "curate", None, overwrite)
-    led = stats["ledger"]
-    typer.echo(f"demo done: {led['records']:,} records -> {led['kept_rows']:,} segments from "
-               f"{led['kept_documents']:,} documents in {output / 'curate' / 'kept'}")
+    if unify_units <= 0 or train_steps <= 0:
+        _fail("--unify-units and --train-steps must be positive")
+    try:
+        summary = run_demo(output, overwrite, unify_units, train_steps, echo=typer.echo)
+    except (OutputMismatch, ServerError, TrainSetupError, OSError, ValueError) as e:
+        _fail(f"{e} (rerun with --overwrite to start the demo from scratch)")
+        raise
+    (output / "demo_summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    typer.echo(f"demo done in {summary['elapsed_s']:.0f} s: {output}/curate (segments), {output}/unify/release "
+               f"(pairs), {output}/sample (order), {output}/pack (packed steps), {output}/train (run, loss plot, "
+               f"model); summary: {output / 'demo_summary.json'}")
 
 
 @app.command()

@@ -173,7 +173,10 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
     """
     started = time.time()
     curated, output = Path(curated), Path(output)
-    unit_ids = input_units(curated)
+    all_units = input_units(curated)
+    unit_ids = all_units[:recipe.unify.max_units] if recipe.unify.max_units else all_units
+    if len(unit_ids) < len(all_units):
+        log.info("unify: unify.max_units=%d: %d of %d units", recipe.unify.max_units, len(unit_ids), len(all_units))
     fingerprint, affecting = unify_fingerprint(recipe, curated)
     out = OutputDir(output)
     if overwrite:
@@ -191,7 +194,7 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
         else:
             with open_backend(recipe.llm, output) as endpoint:
                 _execute(recipe, endpoint, cache_dir, curated, out, pending)
-    stats = finish_unify(out, unit_ids, started, done_before, len(pending), fingerprint)
+    stats = finish_unify(out, unit_ids, started, done_before, len(pending), fingerprint, len(all_units))
     print(f"[unify] {stats['segments']:,} segments -> {stats['pairs']:,} pairs, "
           f"{stats['ledger']['stages'][0]['dropped'] if stats['ledger']['stages'] else 0:,} dropped, "
           f"{stats['llm_errors']:,} LLM errors (pending); requests {stats['requests']}", file=sys.stderr, flush=True)
