@@ -1,7 +1,7 @@
 """The local demo end to end on the bundled corpus: curate -> unify (a slice) -> sample -> pack -> train.
 
 Every step is the real job with configs/local.yaml: curation through all four stages, unification of the first
-``unify_units`` curation units with SmolLM2 on a local vLLM server started and stopped for the step, the
+``unify_segments`` segments (the rest are dropped with a reason: SmolLM2 on CPU makes about one request per second) with SmolLM2 on a local vLLM server started and stopped for the step, the
 priority sampler over the unified pairs (one source per source type) plus the corpus' SFT conversations and
 Q/A pairs, packing, and a few training steps of a tiny Llama with Ray Train + DeepSpeed ZeRO on 2 CPU workers.
 Each step resumes or reuses what an earlier demo run finished (``overwrite`` starts from scratch).
@@ -48,7 +48,7 @@ def unified_sources(release: Path, out: Path) -> tuple[list[dict], dict[str, int
     return sources, counts
 
 
-def run_demo(output: str | Path = "runs/demo", overwrite: bool = False, unify_units: int = 2, train_steps: int = 6,
+def run_demo(output: str | Path = "runs/demo", overwrite: bool = False, unify_segments: int = 16, train_steps: int = 6,
              echo: Callable[[str], None] = print) -> dict:
     """Run the five steps into ``output``; returns a summary of each."""
     from huatuo_ray.curate.pipeline import run_curation
@@ -61,7 +61,7 @@ def run_demo(output: str | Path = "runs/demo", overwrite: bool = False, unify_un
     from huatuo_ray.unify.pipeline import run_unify
 
     output = Path(output)
-    recipe = demo_recipe([f"unify.max_units={unify_units}", f"train.max_steps={train_steps}",
+    recipe = demo_recipe([f"unify.max_segments={unify_segments}", f"train.max_steps={train_steps}",
                           f"train.packed={output / 'pack'}", f"train.output={output / 'train'}",
                           "train.run_name=demo"])
     if overwrite:
@@ -75,7 +75,7 @@ def run_demo(output: str | Path = "runs/demo", overwrite: bool = False, unify_un
     summary["curate"] = {"records": led["records"], "segments": led["kept_rows"], "quarantined": led["quarantined"]}
     echo(f"[demo] curate: {led['records']:,} records -> {led['kept_rows']:,} segments  ({time.time() - t0:.0f} s)")
 
-    echo(f"[demo] 2/5 unify: the first {unify_units} curation units, SmolLM2 on a local vLLM server")
+    echo(f"[demo] 2/5 unify: the first {unify_segments} segments, SmolLM2 on a local vLLM server")
     u = run_unify(recipe, output / "curate", output / "unify").stats
     summary["unify"] = {"segments": u["segments"], "pairs": u["pairs"], "llm_errors": u["llm_errors"],
                         "units": u["units"]}

@@ -14,6 +14,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+SLICE_REASON = "beyond unify.max_segments"
+
+
 class UnifyConfig(_Strict):
     """Two-pass generation (question, then answer) per segment, with checks and bounded regeneration.
 
@@ -42,9 +45,9 @@ class UnifyConfig(_Strict):
     )
     crosslingual_threshold: float = Field(0.3, ge=-1, le=1, description="Cosine similarity below this = deviated.")
     max_regenerations: int = Field(2, ge=0, description="Extra attempts after a rejected question or answer.")
-    max_units: int | None = Field(
-        None, gt=0, description="Unify only the first N work units of the curation output (a trial on a slice); "
-        "null: all. The ledger and stats cover exactly those units."
+    max_segments: int | None = Field(
+        None, ge=0, description="Unify only the first N segments, in unit order (a trial on a slice); the others "
+        f"are dropped with the reason '{SLICE_REASON}'. null: all."
     )
     actors: int = Field(2, gt=0, description="Ray Data actors sending requests (each up to llm.endpoint.concurrency).")
     num_cpus: float = Field(0.5, gt=0, description="CPUs reserved per actor (they mostly wait on the server).")

@@ -64,7 +64,7 @@ def rejected_row(segment: dict, o: PairOutcome, target_language: str, model: str
 
 
 def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_before: int, ran: int,
-                 fingerprint: str, input_units: int | None = None) -> dict[str, Any]:
+                 fingerprint: str) -> dict[str, Any]:
     """Check every unit's ledger against its files, write the release files, stats.json and a plot."""
     markers = out_dir.markers(unit_ids)
     if len(markers) != len(unit_ids):
@@ -87,8 +87,7 @@ def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_b
         "job": "unify",
         "output": str(out_dir.root),
         "recipe_fingerprint": fingerprint,
-        "units": {"total": len(unit_ids), "done_before_this_run": done_before, "run_now": ran,
-                  "in_input": input_units if input_units is not None else len(unit_ids)},
+        "units": {"total": len(unit_ids), "done_before_this_run": done_before, "run_now": ran},
         "elapsed_s": round(time.time() - started, 3),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "balanced": True,

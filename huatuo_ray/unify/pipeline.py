@@ -34,8 +34,8 @@ from huatuo_ray.llm.client import ChatClient
 from huatuo_ray.llm.config import EndpointConfig
 from huatuo_ray.llm.vllm_engine import ReplayClient, generate_round, resolve_engine_model
 from huatuo_ray.recipe import Recipe
-from huatuo_ray.unify.config import UnifyConfig
-from huatuo_ray.unify.generate import unify_segment
+from huatuo_ray.unify.config import SLICE_REASON, UnifyConfig
+from huatuo_ray.unify.generate import PairOutcome, unify_segment
 from huatuo_ray.unify.output import finish_unify, kept_row, rejected_row
 
 log = logging.getLogger(__name__)
@@ -101,14 +101,17 @@ class UnifyWorker:
         return ChatClient(endpoint, cache=RequestCache(self.cache_dir))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        markers = [json.dumps(self._run(self.process_unit(u))) for u in batch["unit_id"]]
+        markers = [json.dumps(self._run(self.process_unit(u, int(b)))) for u, b in zip(batch["unit_id"], batch["budget"])]
         return {"unit_id": batch["unit_id"], "marker": np.array(markers, dtype=object)}
 
-    async def process_unit(self, unit_id: str) -> dict:
+    async def process_unit(self, unit_id: str, budget: int = -1) -> dict:
+        """Generate, check and commit one unit; only its first ``budget`` segments when >= 0 (unify.max_segments)."""
         t0 = time.perf_counter()
         self.out.marker(unit_id).unlink(missing_ok=True)  # a re-processed unit is pending until committed again
         path = self.curated / "kept" / f"{unit_id}.parquet"
         segments = pq.read_table(path).to_pylist() if path.exists() else []
+        beyond = segments[budget:] if budget >= 0 else []
+        segments = segments[:budget] if budget >= 0 else segments
         replay = ReplayClient(self.model, RequestCache(self.cache_dir), self.replay["run_id"], self.errors) \
             if self.replay else None
         chat = replay.chat if replay else self.client.chat
@@ -116,6 +119,8 @@ class UnifyWorker:
         if replay and replay.misses:  # not committed: its missing requests go to the engine round
             n = replay.write_misses(Path(self.replay["requests_dir"]) / f"{unit_id}.parquet")
             return {"unit_id": unit_id, "pending_requests": n}
+        outcomes += [PairOutcome(status="dropped", reason=SLICE_REASON)] * len(beyond)
+        segments += beyond
         rows: dict[str, list[dict]] = {"kept": [], "dropped": [], "quarantined": []}
         ledger = Ledger(records=len(segments), input_chars=sum(len(s.get("text") or "") for s in segments))
         stage = ledger.stage("unify")
@@ -151,6 +156,20 @@ class UnifyWorker:
         return await unify_segment(chat, segment.get("text") or "", lang, self.cfg)
 
 
+def segment_budgets(curated: Path, unit_ids: list[str], max_segments: int | None) -> dict[str, int]:
+    """How many of each unit's segments to unify: all (-1), or what is left of ``max_segments`` after the units
+    before it in the curation's unit order."""
+    if max_segments is None:
+        return dict.fromkeys(unit_ids, -1)
+    budgets, left = {}, max_segments
+    for u in input_units(curated):
+        path = curated / "kept" / f"{u}.parquet"
+        n = pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+        budgets[u] = min(n, left)
+        left -= budgets[u]
+    return {u: budgets[u] for u in unit_ids}
+
+
 def pending_units(out: OutputDir, unit_ids: list[str], retry_errors: bool) -> list[str]:
     pending = []
     for u in unit_ids:
@@ -173,10 +192,7 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
     """
     started = time.time()
     curated, output = Path(curated), Path(output)
-    all_units = input_units(curated)
-    unit_ids = all_units[:recipe.unify.max_units] if recipe.unify.max_units else all_units
-    if len(unit_ids) < len(all_units):
-        log.info("unify: unify.max_units=%d: %d of %d units", recipe.unify.max_units, len(unit_ids), len(all_units))
+    unit_ids = input_units(curated)
     fingerprint, affecting = unify_fingerprint(recipe, curated)
     out = OutputDir(output)
     if overwrite:
@@ -194,7 +210,7 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
         else:
             with open_backend(recipe.llm, output) as endpoint:
                 _execute(recipe, endpoint, cache_dir, curated, out, pending)
-    stats = finish_unify(out, unit_ids, started, done_before, len(pending), fingerprint, len(all_units))
+    stats = finish_unify(out, unit_ids, started, done_before, len(pending), fingerprint)
     print(f"[unify] {stats['segments']:,} segments -> {stats['pairs']:,} pairs, "
           f"{stats['ledger']['stages'][0]['dropped'] if stats['ledger']['stages'] else 0:,} dropped, "
           f"{stats['llm_errors']:,} LLM errors (pending); requests {stats['requests']}", file=sys.stderr, flush=True)
@@ -205,7 +221,8 @@ def _map_units(recipe: Recipe, endpoint: EndpointConfig | None, cache_dir: str, 
                pending: list[str], replay: dict | None = None):
     """Run :class:`UnifyWorker` over the pending units; yields each unit's marker (or pending-requests note)."""
     cfg = recipe.unify
-    ds = ray.data.from_items([{"unit_id": u} for u in pending], override_num_blocks=len(pending))
+    budgets = segment_budgets(curated, pending, cfg.max_segments)
+    ds = ray.data.from_items([{"unit_id": u, "budget": budgets[u]} for u in pending], override_num_blocks=len(pending))
     ds = ds.map_batches(
         UnifyWorker, batch_size=1, batch_format="numpy", num_cpus=cfg.num_cpus,
         compute=ray.data.ActorPoolStrategy(size=min(cfg.actors, len(pending)), max_tasks_in_flight_per_actor=2),

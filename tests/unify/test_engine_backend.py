@@ -10,6 +10,7 @@ import pytest
 from huatuo_ray.llm.cache import RequestCache
 from huatuo_ray.llm.client import CONTEXT_REASON
 from huatuo_ray.recipe import load_recipe
+from huatuo_ray.unify.config import SLICE_REASON
 from huatuo_ray.unify.pipeline import run_unify
 from tests.unify.helpers import REPO, check_release_format, make_curated, medquad_texts, release_rows
 
@@ -30,11 +31,12 @@ def test_unify_on_the_vllm_engine_processor(ray_local, tmp_path):
     too_long = "Blood pressure readings: " + " ".join(str(9000 + i) for i in range(900))  # > 512 tokens: refused
     curated = make_curated(tmp_path / "curated", {"u0": texts[:2], "u1": [texts[2], too_long, texts[3]]})
     out = tmp_path / "unify"
-    stats = run_unify(engine_recipe(), curated, out).stats
+    stats = run_unify(engine_recipe("unify.max_segments=4"), curated, out).stats
 
     assert stats["balanced"] and stats["segments"] == 5 and stats["llm_errors"] == 0
     dropped = {r["id"]: r["reason"] for p in (out / "dropped").glob("*.parquet") for r in pq.read_table(p).to_pylist()}
     assert dropped.get("u1-doc1#0") == CONTEXT_REASON
+    assert dropped.get("u1-doc2#0") == SLICE_REASON  # the 5th segment: beyond the trial slice, sent nowhere
     assert stats["pairs"] + len(dropped) == 5
     rows = release_rows(out)
     check_release_format(rows)
@@ -47,6 +49,6 @@ def test_unify_on_the_vllm_engine_processor(ray_local, tmp_path):
     assert not (out / "_engine").exists()
 
     # a rerun from scratch (overwrite) needs no engine: every request is answered by the cache
-    again = run_unify(engine_recipe(), curated, out, overwrite=True).stats
+    again = run_unify(engine_recipe("unify.max_segments=4"), curated, out, overwrite=True).stats
     assert again["requests"]["cache_hits"] == len(entries) and again["pairs"] == stats["pairs"]
     assert json.loads((out / "stats.json").read_text())["segments"] == 5
