@@ -55,6 +55,7 @@ def cluster(tmp_path_factory):
         os.killpg(head.pid, signal.SIGKILL)
 
 
+@pytest.mark.heavy  # ~90 s; tests/unify/test_job.py submits a job to a separate head by default
 def test_ray_job_submit_runs_the_curation_job(cluster, tmp_path):
     out = tmp_path / "out"
     cmd = [str(BIN / "ray"), "job", "submit", "--address", cluster["dashboard"], "--working-dir", str(REPO), "--",

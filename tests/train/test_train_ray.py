@@ -113,6 +113,7 @@ def test_zero3_worker_killed_resumes_at_the_next_step(reference, ray_local, demo
     assert AutoModelForCausalLM.from_pretrained(result.run_dir / "model").num_parameters() > 0
 
 
+@pytest.mark.heavy  # ~130 s; test_zero3_worker_killed_resumes_at_the_next_step covers the resume logic by default
 def test_job_killed_and_resubmitted_resumes_at_the_next_step(reference, demo_pack, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"train": local_train(demo_pack, tmp_path / "runs", "job", 2),
