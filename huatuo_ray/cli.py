@@ -298,7 +298,7 @@ def conversations(
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where the demo writes its run.")] = Path("runs/demo"),
     overwrite: Annotated[bool, typer.Option(help="Start the demo from scratch.")] = False,
-    unify_segments: Annotated[int, typer.Option(help="Segments to unify (SmolLM2 on CPU: about 1 request/s).")] = 16,
+    unify_segments: Annotated[int, typer.Option(help="Segments to unify (SmolLM2 on CPU: a few minutes for 8).")] = 8,
     train_steps: Annotated[int, typer.Option(help="Training steps.")] = 6,
 ) -> None:
     """Run the local demo end to end on the bundled corpus: curate -> unify -> sample -> pack -> train."""

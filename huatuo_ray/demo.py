@@ -48,7 +48,7 @@ def unified_sources(release: Path, out: Path) -> tuple[list[dict], dict[str, int
     return sources, counts
 
 
-def run_demo(output: str | Path = "runs/demo", overwrite: bool = False, unify_segments: int = 16, train_steps: int = 6,
+def run_demo(output: str | Path = "runs/demo", overwrite: bool = False, unify_segments: int = 8, train_steps: int = 6,
              echo: Callable[[str], None] = print) -> dict:
     """Run the five steps into ``output``; returns a summary of each."""
     from huatuo_ray.curate.pipeline import run_curation
@@ -60,7 +60,7 @@ def run_demo(output: str | Path = "runs/demo", overwrite: bool = False, unify_se
     from huatuo_ray.train.trainer import run_training
     from huatuo_ray.unify.pipeline import run_unify
 
-    output = Path(output)
+    output = Path(output).resolve()
     recipe = demo_recipe([f"unify.max_segments={unify_segments}", f"train.max_steps={train_steps}",
                           f"train.packed={output / 'pack'}", f"train.output={output / 'train'}",
                           "train.run_name=demo"])

@@ -77,6 +77,8 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
         raise TrainSetupError("train.packed is not set: the pack output directory to train on")
     if not cfg.output:
         raise TrainSetupError("train.output is not set: where runs (checkpoints, logs, model) are stored")
+    if "://" not in cfg.packed:  # Ray Train workers do not run in the driver's directory
+        cfg = cfg.model_copy(update={"packed": str(Path(cfg.packed).resolve())})
     reader = (reader_factory or default_reader_factory)(cfg.packed)
     check_pack(cfg, reader)
     output = Path(cfg.output).resolve()
