@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 import yaml
 
-from huatuo_ray.recipe import Recipe, RecipeError, SourceConfig, load_recipe
+from huatuo_ray.errors import RecipeError
+from huatuo_ray.recipe import Recipe, SourceConfig, load_recipe
 
 app = typer.Typer(help="HuatuoGPT-II one-stage domain adaptation on Ray.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -84,8 +85,7 @@ def curate(
 
 def _run_curate(recipe: Recipe, output: Path, stages: list[str] | None, overwrite: bool) -> dict:
     from huatuo_ray.curate.pipeline import run_curation
-    from huatuo_ray.io.output import OutputMismatch
-    from huatuo_ray.io.units import InputError
+    from huatuo_ray.errors import InputError, OutputMismatch
     from huatuo_ray.runtime import init_ray
 
     try:
@@ -109,8 +109,8 @@ def sample(
 
     Inputs of at most sample.local_max_items items run in this process; larger ones on Ray.
     """
-    from huatuo_ray.sample.priority import plan_sample, run_sample
     from huatuo_ray.runtime import init_ray
+    from huatuo_ray.sample.priority import plan_sample, run_sample
 
     _setup_logging()
     recipe = _load(config, [*(set_ or []), *([f"sample.workers={workers}"] if workers else [])])
@@ -140,8 +140,7 @@ def unify(
     Rerunning resumes: committed units are skipped, units with LLM errors are retried, and cached requests
     are never resent. llm.backend=local starts a vLLM server for the run; endpoint uses llm.endpoint.
     """
-    from huatuo_ray.io.output import OutputMismatch
-    from huatuo_ray.llm.server import ServerError
+    from huatuo_ray.errors import OutputMismatch, ServerError
     from huatuo_ray.runtime import init_ray
     from huatuo_ray.unify.pipeline import run_unify
 
@@ -168,7 +167,8 @@ def llm_serve(
     import signal
     import time
 
-    from huatuo_ray.llm.server import LocalServer, ServerError
+    from huatuo_ray.errors import ServerError
+    from huatuo_ray.llm.server import LocalServer
 
     _setup_logging()
     cfg = _load(config, set_).llm.server
@@ -215,7 +215,8 @@ def train(
     recipe = _load(config, [*(set_ or []), *extra])
     cfg = recipe.train
     if dry_run:
-        from huatuo_ray.train.dry_run import dry_run as run_dry, format_report
+        from huatuo_ray.train.dry_run import dry_run as run_dry
+        from huatuo_ray.train.dry_run import format_report
 
         if steps is None and cfg.packed and (Path(cfg.packed) / "_SUCCESS").exists():
             from huatuo_ray.train.loop import default_reader_factory
@@ -303,8 +304,7 @@ def demo(
 ) -> None:
     """Run the local demo end to end on the bundled corpus: curate -> unify -> sample -> pack -> train."""
     from huatuo_ray.demo import run_demo
-    from huatuo_ray.io.output import OutputMismatch
-    from huatuo_ray.llm.server import ServerError
+    from huatuo_ray.errors import OutputMismatch, ServerError
     from huatuo_ray.train.trainer import TrainSetupError
 
     _setup_logging()
@@ -427,7 +427,11 @@ def quality_train(
     seed: Annotated[int, typer.Option(help="Seed of the split and of fastText.")] = 0,
 ) -> None:
     """Train the quality classifier with a held-out split and print precision / recall per label."""
-    from huatuo_ray.curate.quality_model import TrainParams, format_report, train_classifier
+    from huatuo_ray.curate.quality_model import (
+        TrainParams,
+        format_report,
+        train_classifier,
+    )
 
     if not 0.0 <= test_fraction < 1.0:
         _fail("--test-fraction must be in [0, 1)")

@@ -20,11 +20,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from huatuo_ray.errors import LedgerError
+
 _NUMBER = re.compile(r"(?<![\w.-])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-
-
-class LedgerError(RuntimeError):
-    """Counts that do not add up: a record was lost or double counted."""
 
 
 def reason_key(reason: str) -> str:

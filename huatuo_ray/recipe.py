@@ -15,17 +15,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from huatuo_ray.names import check_source_name
-
 from huatuo_ray.curate.dedup_config import DedupConfig
 from huatuo_ray.curate.density import DensityConfig
 from huatuo_ray.curate.quality import QualityConfig
 from huatuo_ray.curate.segment import SegmentConfig
+from huatuo_ray.errors import RecipeError
+from huatuo_ray.llm.config import LLMConfig
+from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.sample.config import SamplerConfig
-from huatuo_ray.llm.config import LLMConfig
-from huatuo_ray.unify.config import UnifyConfig
 from huatuo_ray.train.config import TrainConfig
+from huatuo_ray.unify.config import UnifyConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 Language = Literal["zh", "en", "detect"]
@@ -151,10 +151,6 @@ class Recipe(_Strict):
         if "curate" in picked:
             picked["curate"].pop("resources", None)
         return picked
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot be loaded or validated; the message names the key and the value."""
 
 
 def _format_validation_error(err: ValidationError, origin: str) -> str:

@@ -49,7 +49,7 @@ class LLMServe:
         import time
 
         self.starts += 1
-        out = open(self.log_dir / f"serve-{self.starts}.out", "w+")
+        out = open(self.log_dir / f"serve-{self.starts}.out", "w+", errors="replace")  # progress bars: partial UTF-8
         cli = Path(sys.executable).parent / "huatuo-ray"
         self.proc = subprocess.Popen([str(cli), "llm", "serve", "--port", str(self.port)], stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ})

@@ -2,7 +2,8 @@ from collections import Counter
 
 import pytest
 
-from huatuo_ray.ledger import Ledger, LedgerError, StageCount, reason_key
+from huatuo_ray.errors import LedgerError
+from huatuo_ray.ledger import Ledger, StageCount, reason_key
 
 
 def balanced() -> Ledger:

@@ -1,7 +1,8 @@
 import pytest
 import yaml
 
-from huatuo_ray.recipe import Recipe, RecipeError, apply_override, load_recipe
+from huatuo_ray.errors import RecipeError
+from huatuo_ray.recipe import Recipe, apply_override, load_recipe
 
 REPO_CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs"
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 import glob
 import json
 import math
-import os
 import sys
 import time
-import uuid
 import zlib
 from pathlib import Path
 from typing import Any
@@ -39,22 +37,20 @@ import pyarrow.parquet as pq
 import ray
 
 from huatuo_ray.curate.dedup_config import DedupConfig
-from huatuo_ray.curate.dedup_embed import embed_units, emb_path
+from huatuo_ray.curate.dedup_embed import emb_path, embed_units
 from huatuo_ray.curate.dedup_search import greedy_near_duplicates, rank_order
 from huatuo_ray.curate.histograms import LENGTH_BIN, LENGTH_BINS, Histograms
-from huatuo_ray.io.output import OutputDir, write_json_atomic
+from huatuo_ray.io.atomic import (
+    save_npy_atomic,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+from huatuo_ray.io.output import OutputDir
 from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.recipe import Recipe, StageRuntime
 
 PRE_DEDUP = "_pre_dedup"
 WORK = "_dedup"
-
-
-def _write_table(table: pa.Table, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, final)
 
 
 def _task_options(rt: StageRuntime | None) -> dict[str, Any]:
@@ -129,7 +125,7 @@ def _shard_unit(unit_id: str, pre_root: str, out_root: str, centroids: np.ndarra
     if table.num_rows != len(emb):
         raise RuntimeError(f"unit {unit_id}: {table.num_rows} kept rows but {len(emb)} embeddings")
     cluster = nearest_centroid(emb, centroids, gpu)
-    _save_npy(cluster, work / "assign" / f"{unit_id}.npy")
+    save_npy_atomic(cluster, work / "assign" / f"{unit_id}.npy")
     lengths = np.array([len(t) for t in table.column("text").to_pylist()], dtype=np.int64)
     ids = table.column("id").cast(pa.string())
     dim = emb.shape[1]
@@ -143,17 +139,10 @@ def _shard_unit(unit_id: str, pre_root: str, out_root: str, centroids: np.ndarra
             "cluster": pa.array(cluster[rows]),
             "emb": pa.FixedSizeListArray.from_arrays(pa.array(emb[rows].reshape(-1)), dim),
         })
-        _write_table(shard, work / "shards" / f"b{b}" / f"{unit_id}.parquet")
+        write_parquet_atomic(shard, work / "shards" / f"b{b}" / f"{unit_id}.parquet")
     seconds = time.perf_counter() - t0
     write_json_atomic(work / "sharded" / f"{unit_id}.json", {"rows": len(emb), "seconds": seconds})
     return seconds
-
-
-def _save_npy(arr: np.ndarray, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, final)
 
 
 def _search_bucket(bucket: int, out_root: str, threshold: float) -> dict:
@@ -184,7 +173,7 @@ def _search_bucket(bucket: int, out_root: str, threshold: float) -> dict:
             for d in items:
                 marker["similarity_bins"][min(int(d["dedup_similarity"] * 100), 99)] += 1
         for unit_id, items in drops.items():
-            _write_table(pa.Table.from_pylist(items), work / "drops" / unit_id / f"b{bucket}.parquet")
+            write_parquet_atomic(pa.Table.from_pylist(items), work / "drops" / unit_id / f"b{bucket}.parquet")
         marker.update(rows=t.num_rows, clusters=len(marker["cluster_sizes"]), dropped=sum(map(len, drops.values())))
     marker["seconds"] = time.perf_counter() - t0
     write_json_atomic(work / "buckets" / f"b{bucket}.json", marker)
@@ -238,12 +227,12 @@ def _apply_unit(unit_id: str, pre_root: str, out_root: str, threshold: float, ke
     for kind, table in (("kept", final_kept if final_kept.num_rows else None),
                         ("dropped", pa.concat_tables(dropped_tables, promote_options="permissive") if dropped_tables else None)):
         if table is not None and table.num_rows:
-            _write_table(table, out.path(kind, unit_id))
+            write_parquet_atomic(table, out.path(kind, unit_id))
         else:
             out.path(kind, unit_id).unlink(missing_ok=True)
     quarantined = pre.path("quarantined", unit_id)
     if quarantined.exists():
-        _write_table(pq.read_table(quarantined), out.path("quarantined", unit_id))
+        write_parquet_atomic(pq.read_table(quarantined), out.path("quarantined", unit_id))
     else:
         out.path("quarantined", unit_id).unlink(missing_ok=True)
     secs = {**marker["seconds"], "dedup": seconds + time.perf_counter() - t0}
@@ -332,7 +321,7 @@ def run_dedup(recipe: Recipe, pre: OutputDir, out: OutputDir, unit_ids: list[str
         if len(sample) == 0:  # tiny corpus: the sample missed every row
             sample = np.concatenate([np.load(emb_path(out.root, u)) for u in unit_ids if metas[u]["rows"]])
         centroids = ray.get(ray.remote(_train_kmeans).options(**opts).remote(sample, plan["k"], cfg))
-        _save_npy(centroids, centroids_path)
+        save_npy_atomic(centroids, centroids_path)
     timings["kmeans"] = time.time() - t
     t = time.time()
     if plan["k"]:

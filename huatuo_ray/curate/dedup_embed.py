@@ -8,11 +8,9 @@ The embedding runs as a Ray Data actor pool (``curate.resources.embed``: CPUs or
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import pyarrow.parquet as pq
 import ray
 
 from huatuo_ray.curate.dedup_config import OFFLINE_MODEL, DedupConfig
+from huatuo_ray.io.atomic import save_npy_atomic, write_json_atomic
 from huatuo_ray.recipe import StageRuntime
 
 
@@ -83,15 +82,11 @@ class _Embedder:
             texts = pq.read_table(kept, columns=["text"]).column("text").to_pylist() if kept.exists() else []
             emb = encode(self.model, texts, self.cfg)
             final = emb_path(self.out_root, unit_id)
-            tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}.npy")
-            np.save(tmp, emb)
-            os.replace(tmp, final)
+            save_npy_atomic(emb, final)
             seconds = time.perf_counter() - t0
             meta = {"unit_id": unit_id, "rows": len(texts), "dim": int(emb.shape[1]), "model": self.cfg.model,
                     "seconds": seconds}
-            tmp_meta = final.with_name(f".tmp-{unit_id}.json-{uuid.uuid4().hex}")
-            tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
-            os.replace(tmp_meta, final.with_suffix(".json"))
+            write_json_atomic(final.with_suffix(".json"), meta)
             rows.append(len(texts))
             secs.append(seconds)
         return {"unit_id": batch["unit_id"], "rows": np.array(rows), "seconds": np.array(secs)}

@@ -27,10 +27,11 @@ import ray
 from huatuo_ray.curate.dedup import PRE_DEDUP, remove_dedup_state, run_dedup
 from huatuo_ray.curate.histograms import Histograms
 from huatuo_ray.curate.stages import build_stage, select_stages
+from huatuo_ray.errors import LedgerError
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.readers import read_unit
 from huatuo_ray.io.units import WorkUnit, plan_units
-from huatuo_ray.ledger import Ledger, LedgerError, reason_key
+from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.recipe import CurateConfig, Recipe, StageRuntime
 
 log = logging.getLogger(__name__)

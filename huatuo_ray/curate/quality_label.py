@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from huatuo_ray.io.atomic import atomic_path
+
 LABELS = ("advertising", "low_quality", "good")
 PROMPT_VERSION = 1
 # Short on purpose: the offline SmolLM2-135M follows only short prompts. On 24 seed-set texts it scored 0.38 with
@@ -90,14 +92,12 @@ def label_sample(recipe, curate_dir: str | Path, out_path: str | Path, n: int, s
     results, model = run_requests(recipe.llm, [build_messages(r["text"]) for r in rows],
                                   {"temperature": 0.0, "max_tokens": max_tokens}, cache, log_dir=out.parent)
     counts: Counter = Counter()
-    tmp = out.with_name(f".tmp-{out.name}")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for r, res in zip(rows, results):
             label = parse_label(res.text) if res.ok else None
             counts[label if label else ("unparseable" if res.ok else "request_failed")] += 1
             fh.write(json.dumps({**r, "label": label, "raw_answer": res.text, "error": res.error},
                                 ensure_ascii=False) + "\n")
-    os.replace(tmp, out)
     summary = {"source": str(curate_dir), "output": str(out), "sampled": len(rows), "seed": seed,
                "prompt_version": PROMPT_VERSION, "model": model, "counts": dict(counts)}
     Path(f"{out}.summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")

@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import random
 import tempfile
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from huatuo_ray.curate.quality_tokens import tokenize
+from huatuo_ray.io.atomic import atomic_path
 
 PREFIX = "__label__"
 SEED_SET = "builtin:seed"
@@ -153,9 +153,8 @@ def train_classifier(
     model = fit(train, p)
     out = Path(model_out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
-    model.save_model(str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        model.save_model(str(tmp))
     report = {
         "labelled": str(labelled),
         "model": str(out),

@@ -11,9 +11,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from huatuo_ray.curate.histograms import DENSITY_BINS, LENGTH_BIN, LENGTH_BINS, Histograms
-from huatuo_ray.io.output import OutputDir, write_json_atomic
-from huatuo_ray.ledger import Ledger, LedgerError
+from huatuo_ray.curate.histograms import (
+    DENSITY_BINS,
+    LENGTH_BIN,
+    LENGTH_BINS,
+    Histograms,
+)
+from huatuo_ray.errors import LedgerError
+from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.io.output import OutputDir
+from huatuo_ray.ledger import Ledger
 from huatuo_ray.recipe import Recipe
 
 

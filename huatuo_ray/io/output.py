@@ -14,26 +14,21 @@ counts as done only when its marker exists, and a rerun rewrites units without o
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from huatuo_ray.errors import OutputMismatch
+from huatuo_ray.io.atomic import (
+    remove_temporaries,
+    write_json_atomic,
+    write_parquet_atomic,
+)
+
 KINDS = ("kept", "dropped", "quarantined")
-
-
-class OutputMismatch(RuntimeError):
-    """The output directory belongs to a run with a different recipe or input."""
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".tmp-{path.name}-{uuid.uuid4().hex}")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
@@ -95,17 +90,14 @@ class OutputDir:
 
     def _remove_temporaries(self) -> None:
         for kind in (*KINDS, "_markers"):
-            for p in (self.root / kind).glob(".tmp-*"):
-                p.unlink(missing_ok=True)
+            remove_temporaries(self.root / kind)
 
     def write_rows(self, unit_id: str, rows: dict[str, list[dict]]) -> None:
         """Write a unit's kept / dropped / quarantined rows, each file atomically (call before its marker)."""
         for kind in KINDS:
             final = self.path(kind, unit_id)
             if rows.get(kind):
-                tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}")
-                pq.write_table(rows_to_table(rows[kind]), tmp, compression="zstd")
-                os.replace(tmp, final)
+                write_parquet_atomic(rows_to_table(rows[kind]), final)
             else:
                 final.unlink(missing_ok=True)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from huatuo_ray.errors import InputError
 from huatuo_ray.recipe import SourceConfig
 
 COMPRESSIONS = (".gz", ".zst", ".bz2", ".xz")
@@ -49,10 +50,6 @@ class WorkUnit:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class InputError(ValueError):
-    """An input path that does not exist or holds no readable files."""
 
 
 def split_compression(path: str) -> tuple[str, str | None]:

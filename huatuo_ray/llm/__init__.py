@@ -5,6 +5,11 @@ Public API: :func:`generate` (blocking, list of chat-message lists -> list of :c
 """
 
 from huatuo_ray.llm.client import ChatClient, LLMResult, generate
-from huatuo_ray.llm.config import EndpointConfig, LLMConfig, SamplingConfig, ServerConfig
+from huatuo_ray.llm.config import (
+    EndpointConfig,
+    LLMConfig,
+    SamplingConfig,
+    ServerConfig,
+)
 
 __all__ = ["ChatClient", "EndpointConfig", "LLMConfig", "LLMResult", "SamplingConfig", "ServerConfig", "generate"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
+
+from huatuo_ray.io.atomic import write_text_atomic
 
 
 def request_key(model: str, messages: list[dict], sampling: dict[str, Any]) -> str:
@@ -45,10 +45,7 @@ class RequestCache:
         if self.root is None:
             return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{key}-{uuid.uuid4().hex}")
-        tmp.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(entry, ensure_ascii=False))
 
     def __len__(self) -> int:
         return 0 if self.root is None or not self.root.exists() else sum(1 for _ in self.root.glob("*/*.json"))

@@ -20,7 +20,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import openai
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from huatuo_ray.llm.cache import RequestCache, request_key
 from huatuo_ray.llm.config import EndpointConfig, SamplingConfig

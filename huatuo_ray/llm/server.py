@@ -22,13 +22,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from huatuo_ray.errors import ServerError
 from huatuo_ray.llm.config import ServerConfig
 
 log = logging.getLogger(__name__)
-
-
-class ServerError(RuntimeError):
-    """The server did not start, or died while starting (the message carries the tail of its log)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from huatuo_ray.io.atomic import write_parquet_atomic
 from huatuo_ray.llm.cache import RequestCache, request_key
 from huatuo_ray.llm.client import CONTEXT_REASON, LLMResult, sampling_params
 from huatuo_ray.llm.config import EngineConfig, SamplingConfig
@@ -60,13 +61,9 @@ class ReplayClient:
     def write_misses(self, path: Path) -> int:
         """Write the recorded misses to a Parquet file (atomically); returns how many."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         rows = list(self.misses.values())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}")
-        pq.write_table(pa.Table.from_pylist(rows), tmp)
-        tmp.replace(path)
+        write_parquet_atomic(pa.Table.from_pylist(rows), path)
         return len(rows)
 
 

@@ -33,11 +33,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from huatuo_ray.io.output import write_json_atomic
+from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.shards import ArrayStore, write_shard
-from huatuo_ray.pack.sources import LINEAGE_COLUMNS, conversation_files, conversations_of, read_rows
-from huatuo_ray.pack.tokenize import ConversationEncoder, load_tokenizer, make_template, pad_id
+from huatuo_ray.pack.sources import (
+    LINEAGE_COLUMNS,
+    conversation_files,
+    conversations_of,
+    read_rows,
+)
+from huatuo_ray.pack.tokenize import (
+    ConversationEncoder,
+    load_tokenizer,
+    make_template,
+    pad_id,
+)
 from huatuo_ray.pack.writer import PackWriter
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,6 @@ across a sample boundary.
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from huatuo_ray.io.atomic import atomic_path
 from huatuo_ray.pack.tokenize import IGNORE
 
 
@@ -88,13 +86,11 @@ def write_shard(root: Path | str, k: int, first_seq: int, rows: int, pieces: Sha
     flat_labels[local * L + pieces.seq_off] = IGNORE  # no prediction across a sample boundary
     table = _sequence_table(first_seq, rows, local, length, pieces, labels)
     final = shard_dir(root, k)
-    tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex}")
-    tmp.mkdir(parents=True)
-    np.save(tmp / "input_ids.npy", ids)
-    np.save(tmp / "labels.npy", labels)
-    pq.write_table(table, tmp / "sequences.parquet", row_group_size=global_batch_size, compression="zstd")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
+        np.save(tmp / "input_ids.npy", ids)
+        np.save(tmp / "labels.npy", labels)
+        pq.write_table(table, tmp / "sequences.parquet", row_group_size=global_batch_size, compression="zstd")
     n_tokens = table.column("n_tokens").to_numpy()
     return {"shard": k, "first_sequence": first_seq, "rows": rows, "tokens": int(n_tokens.sum()),
             "trained": int(table.column("n_trained").to_numpy().sum()), "pieces": len(length),

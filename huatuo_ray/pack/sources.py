@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from huatuo_ray.io.output import write_json_atomic
+from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.io.parquet_rows import read_rows  # noqa: F401  (re-exported for the packer)
 
 LINEAGE_COLUMNS = ("segment_id", "doc_id")

@@ -22,7 +22,12 @@ from typing import Any, Iterable
 import numpy as np
 
 from huatuo_ray.pack.config import PackConfig
-from huatuo_ray.pack.template import Template, chat_template, conversation_turns, huatuo_template
+from huatuo_ray.pack.template import (
+    Template,
+    chat_template,
+    conversation_turns,
+    huatuo_template,
+)
 
 IGNORE = -100
 LOCAL_TOKENIZER = "local:smollm2"

@@ -16,19 +16,16 @@ Example (what the tests and the packer do)::
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from huatuo_ray.io.output import write_json_atomic
+from huatuo_ray.io.atomic import write_json_atomic, write_parquet_atomic
 from huatuo_ray.ledger import reason_key
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.layout import DROPPED, OUTCOMES, TRUNCATED, Layout
@@ -106,7 +103,7 @@ class PackWriter:
                    "outcome": pa.array(np.asarray(OUTCOMES)[p.outcome].tolist(), pa.string()).dictionary_encode(),
                    "reason": pa.array(reasons, pa.string()), "first_sequence": first, "last_sequence": last,
                    **(lineage or {})}
-        _write_atomic(pa.table(samples), self.root / "samples" / f"part-{self.parts:05d}.parquet")
+        write_parquet_atomic(pa.table(samples), self.root / "samples" / f"part-{self.parts:05d}.parquet")
         self.parts += 1
         self.pending.append({"seq": p.seq, "seq_off": p.seq_off, "tok_start": p.tok_start, "tok_end": p.tok_end,
                              "store": which[p.item], "row": rows[p.item],
@@ -191,9 +188,3 @@ def _add_hist(hist: np.ndarray, lengths: np.ndarray, width: int = 64) -> np.ndar
         hist = np.concatenate([hist, np.zeros(len(h) - len(hist), np.int64)])
     hist[: len(h)] += h
     return hist
-
-
-def _write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".tmp-{path.name}-{uuid.uuid4().hex}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)

@@ -4,6 +4,6 @@
 ``priority`` the single-process and Ray Data paths, ``plot`` the source-share figure.
 """
 
-from huatuo_ray.sample.config import PRESETS, SampleSource, SamplerConfig
+from huatuo_ray.sample.config import PRESETS, SamplerConfig, SampleSource
 
 __all__ = ["PRESETS", "SampleSource", "SamplerConfig"]

@@ -8,14 +8,12 @@ within a source, so the driver can check the whole stream without reading it bac
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from huatuo_ray.io.atomic import write_parquet_atomic
 from huatuo_ray.sample.order import SORT_COLUMNS
 from huatuo_ray.sample.plot import window_counts
 
@@ -35,9 +33,7 @@ def write_part(table: pa.Table, first: int, path: str, names: list[str], window:
     """Write one ordered part atomically; return its size, window counts, edge rows and repeated ids."""
     if not isinstance(table, pa.Table):  # a Ray block in another format
         table = pa.Table.from_pandas(table, preserve_index=False)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    pq.write_table(output_table(table, first, names), tmp, compression="zstd")
-    os.replace(tmp, path)
+    write_parquet_atomic(output_table(table, first, names), path)
     src = table.column("src").to_numpy()
     key = table.column("key").to_numpy()
     same = np.flatnonzero((key[1:] == key[:-1]) & (src[1:] == src[:-1]))

@@ -21,9 +21,7 @@ import glob
 import logging
 import math
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from huatuo_ray.io.output import write_json_atomic
+from huatuo_ray.io.atomic import atomic_path, remove_temporaries, write_json_atomic
 from huatuo_ray.sample.config import SamplerConfig
 from huatuo_ray.sample.order import keyed_table, sort_keyed, source_codes
 from huatuo_ray.sample.parts import check_parts, part_path, write_part
@@ -179,18 +177,15 @@ def run_sample(plan: SamplePlan | SamplerConfig, output: str | Path) -> SampleRe
     window = max(1, math.ceil(total / cfg.plot_windows))
     n_windows = math.ceil(total / window)
     out = Path(output)
-    tmp = out / f".tmp-sample-{uuid.uuid4().hex}"
-    (tmp / "order").mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out)  # an interrupted earlier run's order
     log.info("sample: %s items from %d sources, %s", f"{total:,}", len(plan.sources), plan.engine)
-    try:
+    (out / SUMMARY).unlink(missing_ok=True)  # the summary is the completion marker: written last, again
+    with atomic_path(out / "order") as tmp:
+        tmp.mkdir()
         order = order_locally if plan.engine == "local" else order_on_ray
-        parts = order(plan, tmp / "order", window, n_windows)
+        parts = order(plan, tmp, window, n_windows)
         check_parts(parts, total, plan.names)
-        (out / SUMMARY).unlink(missing_ok=True)  # the summary is the completion marker: written last, again
-        shutil.rmtree(out / "order", ignore_errors=True)
-        os.replace(tmp / "order", out / "order")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     counts = np.sum([p["counts"] for p in parts], axis=0)
     plot = write_share_plot(counts, plan.names, window, total, out / "plots" / "source_share.png",
                             title=f"source share over training (beta={cfg.beta:g}, seed={cfg.seed})")

@@ -60,7 +60,9 @@ def parameter_counts(a: dict[str, Any]) -> dict[str, int]:
 def memory_estimate(cfg: TrainConfig, a: dict[str, Any], gpus_per_node: int = 8) -> dict[str, float]:
     """GiB per GPU: model states (weights, gradients, optimiser) + activations of one micro-batch."""
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
-    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import (
+        estimate_zero2_model_states_mem_needs,
+    )
 
     p = parameter_counts(a)
     n, P = cfg.num_workers, p["total"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
+from huatuo_ray.io.atomic import atomic_path
 from huatuo_ray.train.config import TrainConfig
 
 
@@ -25,11 +24,7 @@ def export_model(engine, cfg: TrainConfig, dest: Path, rank: int) -> None:
         state_dict = engine.module.state_dict() if rank == 0 else None
     if rank == 0:
         dest = Path(dest)
-        tmp = dest.with_name(dest.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        engine.module.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-        save_tokenizer(cfg.model, tmp)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            engine.module.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+            save_tokenizer(cfg.model, tmp)
     dist.barrier()

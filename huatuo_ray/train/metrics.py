@@ -8,10 +8,11 @@ events.jsonl, so ``consumed/`` lists exactly the sequences whose gradients are i
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterable
+
+from huatuo_ray.io.atomic import write_text_atomic
 
 
 def log_dir(run_dir: str | Path) -> Path:
@@ -35,9 +36,7 @@ def _rewrite_before(path: Path, next_step: int) -> int:
             kept.append(line)
         else:
             removed += 1
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(x + "\n" for x in kept))
     return removed
 
 

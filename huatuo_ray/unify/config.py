@@ -7,7 +7,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from huatuo_ray.llm.config import SamplingConfig
-from huatuo_ray.unify.prompts import EN_ANSWER, EN_QUESTION, REFERENCE_MARKERS, ZH_ANSWER, ZH_QUESTION, PromptTemplate
+from huatuo_ray.unify.prompts import (
+    REFERENCE_MARKERS,
+    ZH_ANSWER,
+    ZH_QUESTION,
+    PromptTemplate,
+)
 
 
 class _Strict(BaseModel):

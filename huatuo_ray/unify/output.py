@@ -20,8 +20,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from huatuo_ray.io.output import OutputDir, write_json_atomic
-from huatuo_ray.ledger import Ledger, LedgerError
+from huatuo_ray.errors import LedgerError
+from huatuo_ray.io.atomic import atomic_path, write_json_atomic, write_parquet_atomic
+from huatuo_ray.io.output import OutputDir
+from huatuo_ray.ledger import Ledger
 from huatuo_ray.unify.generate import PairOutcome
 
 LINEAGE = ("source", "source_type", "language", "doc_id", "span_start", "span_end", "path")
@@ -114,14 +116,10 @@ def write_release(out_dir: OutputDir, unit_ids: list[str]) -> int:
     ids = table.column("id").to_pylist()
     if len(set(ids)) != len(ids):
         raise LedgerError(f"duplicate ids in the release: {len(ids) - len(set(ids))}")
-    tmp = rel / ".tmp-huatuogpt2.parquet"
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(rel / "huatuogpt2.parquet")
-    tmp = rel / ".tmp-huatuogpt2.jsonl"
-    with open(tmp, "w", encoding="utf-8") as f:
+    write_parquet_atomic(table, rel / "huatuogpt2.parquet")
+    with atomic_path(rel / "huatuogpt2.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as f:
         for row in table.to_pylist():
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(rel / "huatuogpt2.jsonl")
     return len(ids)
 
 

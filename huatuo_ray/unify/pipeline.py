@@ -32,7 +32,11 @@ from huatuo_ray.llm.backends import model_name, open_backend
 from huatuo_ray.llm.cache import RequestCache
 from huatuo_ray.llm.client import ChatClient
 from huatuo_ray.llm.config import EndpointConfig
-from huatuo_ray.llm.vllm_engine import ReplayClient, generate_round, resolve_engine_model
+from huatuo_ray.llm.vllm_engine import (
+    ReplayClient,
+    generate_round,
+    resolve_engine_model,
+)
 from huatuo_ray.recipe import Recipe
 from huatuo_ray.unify.config import SLICE_REASON, UnifyConfig
 from huatuo_ray.unify.generate import PairOutcome, unify_segment

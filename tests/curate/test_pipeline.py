@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from huatuo_ray.curate.pipeline import run_curation
-from huatuo_ray.io.output import OutputMismatch
+from huatuo_ray.errors import OutputMismatch
 from huatuo_ray.recipe import Recipe, SourceConfig
 
 MED_ZH = "高血压患者应长期服用降压药物，定期监测血压，并注意低盐饮食。糖尿病可引起视网膜病变和肾功能衰竭。"

@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 from huatuo_ray.cli import app
 from huatuo_ray.curate.pipeline import run_curation
 from huatuo_ray.curate.quality import QualityConfig, QualityFilter
-from huatuo_ray.curate.quality_model import evaluate, fit, format_report, read_labelled, split_rows, train_classifier
+from huatuo_ray.curate.quality_model import (
+    evaluate,
+    fit,
+    format_report,
+    read_labelled,
+    split_rows,
+    train_classifier,
+)
 from huatuo_ray.curate.quality_tokens import tokenize
 from huatuo_ray.recipe import Recipe, SourceConfig
 from tests.curate.test_pipeline import assert_balanced, read_kind

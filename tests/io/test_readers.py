@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from huatuo_ray.io.language import detect_language
 from huatuo_ray.io.readers import read_unit
-from huatuo_ray.io.units import WorkUnit, plan_units
+from huatuo_ray.io.units import plan_units
 from huatuo_ray.recipe import SourceConfig
 
 
@@ -160,7 +160,7 @@ def test_detect_language():
 
 
 def test_missing_input_is_clear(tmp_path):
-    from huatuo_ray.io.units import InputError
+    from huatuo_ray.errors import InputError
 
     with pytest.raises(InputError, match="matches no file"):
         plan_units([src(tmp_path / "nope*.jsonl")], 100, 100)

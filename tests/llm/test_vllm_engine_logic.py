@@ -11,7 +11,12 @@ import pytest
 from huatuo_ray.llm.cache import RequestCache, request_key
 from huatuo_ray.llm.client import CONTEXT_REASON, LLMResult, sampling_params
 from huatuo_ray.llm.config import EngineConfig, LLMConfig
-from huatuo_ray.llm.vllm_engine import PENDING, ReplayClient, engine_reason, processor_config
+from huatuo_ray.llm.vllm_engine import (
+    PENDING,
+    ReplayClient,
+    engine_reason,
+    processor_config,
+)
 
 MSG = [{"role": "user", "content": "Name one vitamin."}]
 SAMPLING = {"temperature": 0.7, "max_tokens": 8, "seed": 3}

@@ -2,7 +2,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from huatuo_ray.recipe import RecipeError, load_recipe
+from huatuo_ray.errors import RecipeError
+from huatuo_ray.recipe import load_recipe
 from huatuo_ray.sample.config import PRESETS, SamplerConfig
 
 

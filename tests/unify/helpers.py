@@ -6,7 +6,8 @@ import gzip
 import json
 from pathlib import Path
 
-from huatuo_ray.io.output import OutputDir, write_json_atomic
+from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.io.output import OutputDir
 from huatuo_ray.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[2]

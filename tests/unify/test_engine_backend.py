@@ -12,7 +12,13 @@ from huatuo_ray.llm.client import CONTEXT_REASON
 from huatuo_ray.recipe import load_recipe
 from huatuo_ray.unify.config import SLICE_REASON
 from huatuo_ray.unify.pipeline import run_unify
-from tests.unify.helpers import REPO, check_release_format, make_curated, medquad_texts, release_rows
+from tests.unify.helpers import (
+    REPO,
+    check_release_format,
+    make_curated,
+    medquad_texts,
+    release_rows,
+)
 
 pytestmark = pytest.mark.slow
 

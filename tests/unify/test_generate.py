@@ -7,7 +7,12 @@ import pytest
 from huatuo_ray.llm.client import LLMResult
 from huatuo_ray.unify.config import UnifyConfig
 from huatuo_ray.unify.generate import CONTEXT_REASON, unify_segment
-from huatuo_ray.unify.prompts import EN_ANSWER, EN_QUESTION, PromptTemplate, truncate_source
+from huatuo_ray.unify.prompts import (
+    EN_ANSWER,
+    EN_QUESTION,
+    PromptTemplate,
+    truncate_source,
+)
 
 SEGMENT = "Insulin is a hormone made by the pancreas. It lowers blood glucose by moving sugar into cells."
 

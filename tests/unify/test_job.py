@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.test_cluster_mode import cluster  # noqa: F401  (the `ray start --head` fixture)
-from tests.unify.helpers import check_release_format, make_curated, medquad_texts, release_rows
+from tests.unify.helpers import (
+    check_release_format,
+    make_curated,
+    medquad_texts,
+    release_rows,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -11,7 +11,14 @@ import pytest
 from huatuo_ray.llm.cache import RequestCache
 from huatuo_ray.unify.pipeline import run_unify
 from tests.llm.proxy import FaultProxy
-from tests.unify.helpers import INJECTION, check_release_format, make_curated, medquad_texts, release_rows, small_recipe
+from tests.unify.helpers import (
+    INJECTION,
+    check_release_format,
+    make_curated,
+    medquad_texts,
+    release_rows,
+    small_recipe,
+)
 
 pytestmark = pytest.mark.slow
 
