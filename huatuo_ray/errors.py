@@ -36,3 +36,7 @@ class SetupError(HuatuoError, ValueError):
 
 class ServerError(HuatuoError, RuntimeError):
     """The LLM server could not be started or died."""
+
+
+class Incomplete(HuatuoError, RuntimeError):
+    """A step that ran through but left work pending (e.g. LLM errors to retry); rerunning finishes it."""

@@ -24,10 +24,12 @@ from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.sample.config import SamplerConfig
+from huatuo_ray.sft.config import SftConfig
 from huatuo_ray.train.config import TrainConfig
 from huatuo_ray.unify.config import UnifyConfig
 
 SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
+SFT_TYPE = "sft"  # sources of this type bypass curation and unification (the sft step)
 Language = Literal["zh", "en", "detect"]
 InputFormat = Literal["auto", "jsonl", "parquet", "text", "text_blocks", "conversations"]
 CURATION_STAGES = ("density", "segment")  # the default stage list
@@ -118,11 +120,24 @@ class RayConfig(_Strict):
     object_store_memory_mb: int | None = Field(None, gt=0, description="Object store size for a local Ray.")
 
 
+class RunConfig(_Strict):
+    """The run directory: every step writes ``<dir>/<step>`` unless a command is given another output."""
+
+    dir: str | None = Field(None, description="Run directory (default: runs/<name>, relative to the current directory).")
+
+    def path(self, name: str) -> Path:
+        return Path(self.dir or f"runs/{name}").expanduser().resolve()
+
+
 class Recipe(_Strict):
     """A whole run. Load with :func:`load_recipe`."""
 
-    name: str = "huatuogpt2"
-    sources: list[SourceConfig] = Field(default_factory=list)
+    name: str = Field("huatuogpt2", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    run: RunConfig = Field(default_factory=RunConfig)
+    sources: list[SourceConfig] = Field(
+        default_factory=list, description="Corpus sources (curated, then unified) and SFT sources (type sft: "
+        "validated and handed to the sampler as they are).")
+    sft: SftConfig = Field(default_factory=SftConfig, description="How SFT sources are read and validated.")
     curate: CurateConfig = Field(default_factory=CurateConfig)
     sample: SamplerConfig = Field(default_factory=SamplerConfig, description="The priority sampler (paper preset).")
     unify: UnifyConfig = Field(default_factory=UnifyConfig, description="Question / answer generation per segment.")
@@ -205,8 +220,13 @@ def _list_item(node: list, part: str, path: list[str]) -> Any:
     return node[_list_index(node, part, path)]
 
 
-def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
-    """Load and validate a recipe file (or the defaults when ``path`` is None), applying overrides."""
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None,
+                base_dir: str | Path | None = None) -> Recipe:
+    """Load and validate a recipe file (or the defaults when ``path`` is None), applying overrides.
+
+    Relative source paths are relative to the current directory, or to ``base_dir`` when given (the demo
+    resolves configs/local.yaml's sources against the repository, wherever it is started).
+    """
     data: dict[str, Any] = {}
     origin = "defaults"
     if path is not None:
@@ -224,6 +244,12 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     for assignment in overrides or []:
         apply_override(data, assignment)
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as e:
         raise RecipeError(_format_validation_error(e, origin)) from None
+    if base_dir is not None:
+        base = Path(base_dir)
+        recipe = recipe.model_copy(update={"sources": [
+            s if Path(s.path).expanduser().is_absolute() else s.model_copy(update={"path": str(base / s.path)})
+            for s in recipe.sources]})
+    return recipe

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the working dir uploaded by ray job submit
 
-from huatuo_ray.cli import app  # noqa: E402
+from huatuo_ray.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    app(["sample", *sys.argv[1:]])
+    main(["sample", *sys.argv[1:]])

@@ -37,7 +37,7 @@ def medquad_answers() -> list[dict]:
 def main() -> None:
     rng = random.Random(0)
     OUT.mkdir(parents=True, exist_ok=True)
-    for sub in ("web", "encyclopedia", "books", "sft", "literature"):
+    for sub in ("web", "encyclopedia", "books", "sft", "sft_general", "literature"):
         (OUT / sub).mkdir(exist_ok=True)
 
     # web (zh): medical Q&A lines + general ShareGPT answers, plus broken records for the quarantine
@@ -76,10 +76,22 @@ def main() -> None:
     (OUT / "books/us_history.txt").write_text((SHARED / "corpus/en_article_tail500.txt").read_text(encoding="utf-8"), encoding="utf-8")
 
     # sft (zh): medical consultation conversations in the ShareGPT / HuatuoGPT2 JSON format
-    convs = [json.loads(line) for line in (SHARED / "corpus/medical_sft_1K_format.jsonl").read_text(encoding="utf-8").splitlines()[:80]]
+    convs = [json.loads(line) for line in (SHARED / "corpus/medical_sft_1K_format.jsonl").read_text(encoding="utf-8").splitlines()[:300]]
     for i, c in enumerate(convs):
         c["id"] = f"med-sft-{i}"
     (OUT / "sft/medical_consultations.json").write_text(json.dumps(convs, ensure_ascii=False, indent=0), encoding="utf-8")
+
+    # sft_general: general ShareGPT conversations as JSONL (the paper mixes ShareGPT into its SFT data), with a
+    # few broken records for the quarantine: roles out of order, an empty answer, no conversation at all
+    general_convs = [json.loads(line) for line in (SHARED / "corpus/sharegpt_zh_1K_format.jsonl").read_text(
+        encoding="utf-8").splitlines()[500:600]]
+    lines = [json.dumps({"id": f"sharegpt-{i}", **c}, ensure_ascii=False) for i, c in enumerate(general_convs)]
+    lines[10:10] = [
+        json.dumps({"id": "broken-order", "conversations": [{"from": "gpt", "value": "答案"}, {"from": "human", "value": "问题"}]}, ensure_ascii=False),
+        json.dumps({"id": "broken-empty", "conversations": [{"from": "human", "value": "你好"}, {"from": "gpt", "value": " "}]}, ensure_ascii=False),
+        json.dumps({"id": "broken-none", "text": "只有正文，没有对话"}, ensure_ascii=False),
+    ]
+    (OUT / "sft_general/sharegpt_zh.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {OUT}")
 
 

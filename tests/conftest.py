@@ -111,3 +111,23 @@ def llm_server(tmp_path_factory):
     serve.stop()
     assert serve.proc.returncode == 0, "llm serve did not exit cleanly"
     assert not serve.group_alive(), f"vLLM processes left after stop: {serve.group_alive()}"
+
+
+def local_recipe(root: Path, *overrides: str, sources: tuple[str, ...] | None = None):
+    """configs/local.yaml with run.dir = ``root`` (sources relative to the repository), optionally only ``sources``."""
+    from huatuo_ray.recipe import load_recipe
+
+    recipe = load_recipe(REPO / "configs" / "local.yaml", [f"run.dir={root}", *overrides], base_dir=REPO)
+    if sources is not None:
+        recipe = recipe.model_copy(update={"sources": [s for s in recipe.sources if s.name in sources]})
+    return recipe
+
+
+def run_steps(recipe, *steps: str, **options) -> dict:
+    """Run ``steps`` of ``recipe`` through the real runner (quietly); returns each step's stats."""
+    from huatuo_ray.run.runner import RunOptions, Runner
+
+    return Runner(recipe, RunOptions(**options), echo=lambda msg: None).run(list(steps))
+
+
+SFT_SOURCES = ("sft-medical", "sharegpt")  # the demo corpus' SFT sources (300 + 99 conversations)

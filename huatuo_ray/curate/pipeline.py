@@ -27,12 +27,12 @@ import ray
 from huatuo_ray.curate.dedup import PRE_DEDUP, remove_dedup_state, run_dedup
 from huatuo_ray.curate.histograms import Histograms
 from huatuo_ray.curate.stages import build_stage, select_stages
-from huatuo_ray.errors import LedgerError
+from huatuo_ray.errors import InputError, LedgerError
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.readers import read_unit
 from huatuo_ray.io.units import WorkUnit, plan_units
 from huatuo_ray.ledger import Ledger, reason_key
-from huatuo_ray.recipe import CurateConfig, Recipe, StageRuntime
+from huatuo_ray.recipe import SFT_TYPE, CurateConfig, Recipe, StageRuntime
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,20 @@ def _ray_args(rt: StageRuntime | None) -> dict[str, Any]:
 # --- driver ----------------------------------------------------------------------------------
 
 
+def corpus_sources(recipe: Recipe) -> list:
+    """The sources curation reads: every source except SFT data (which the sft step validates as it is)."""
+    return [s for s in recipe.sources if s.type != SFT_TYPE]
+
+
+def plan_curation(recipe: Recipe) -> list[WorkUnit]:
+    """The work units of the recipe's corpus sources, in a stable order."""
+    units = plan_units(corpus_sources(recipe), recipe.curate.unit_bytes, recipe.curate.parquet_rows_per_unit)
+    ids = [u.unit_id for u in units]
+    if len(set(ids)) != len(ids):
+        raise InputError("two work units share an id: are two sources reading the same files?")
+    return units
+
+
 def run_curation(
     recipe: Recipe,
     output: str | Path,
@@ -197,7 +211,10 @@ def run_curation(
     overwrite: bool = False,
     progress_every_s: float = 5.0,
 ) -> CurationResult:
-    """Run (or resume) the curation job over the recipe's sources into ``output``.
+    """Run (or resume) the curation job over the recipe's corpus sources (not those of type sft) into ``output``.
+
+    Identity checks (refusing an output made with other settings) are the run's (:mod:`huatuo_ray.run`);
+    this function resumes whatever ``output`` holds, or clears it first with ``overwrite``.
 
     Example::
 
@@ -209,25 +226,25 @@ def run_curation(
     from huatuo_ray.curate.report import finish_run
 
     started = time.time()
+    recipe = recipe.model_copy(update={"sources": corpus_sources(recipe)})
     if not recipe.sources:
-        raise ValueError("the recipe declares no sources: add `sources:` or pass --input")
+        raise InputError("the recipe declares no corpus sources (sources of a type other than sft): add them "
+                         "under `sources:` or pass --input")
     run_stages = select_stages(recipe.curate.stages, stages)
     recipe = recipe.model_copy(update={"curate": recipe.curate.model_copy(update={"stages": run_stages})})
-    units = plan_units(recipe.sources, recipe.curate.unit_bytes, recipe.curate.parquet_rows_per_unit)
+    units = plan_curation(recipe)
     unit_ids = [u.unit_id for u in units]
-    if len(set(unit_ids)) != len(unit_ids):
-        raise ValueError("two work units share an id: are two sources reading the same files?")
     out_dir = OutputDir(output)
-    fingerprint, affecting = recipe.fingerprint("sources", "curate"), recipe.output_affecting("sources", "curate")
     if overwrite:
+        out_dir.clear()
         remove_dedup_state(out_dir.root)
-    done_before = out_dir.prepare("curate", fingerprint, affecting, unit_ids, overwrite)
+    done_before = out_dir.open(unit_ids)
     # dedup is global: the per-unit stages write into _pre_dedup/, then dedup writes the final output
     global_dedup = "dedup" in run_stages
     unit_stages = [s for s in run_stages if s != "dedup"]
     unit_dir = OutputDir(out_dir.root / PRE_DEDUP) if global_dedup else out_dir
     if global_dedup:
-        unit_dir.prepare("curate", fingerprint, affecting, unit_ids, overwrite)
+        unit_dir.open(unit_ids)
     pending = [u for u in units if not out_dir.is_done(u.unit_id) and not unit_dir.is_done(u.unit_id)]
     log.info("curate: %d work units, %d already done, %d to run; stages: %s",
              len(units), done_before, len(pending), ",".join(run_stages) or "(none)")

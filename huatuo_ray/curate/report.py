@@ -44,9 +44,7 @@ def finish_run(
         seconds.update(m["seconds"])
     total.check("run")
     stats = {
-        "job": "curate",
         "output": str(out_dir.root),
-        "recipe_fingerprint": recipe.fingerprint("sources", "curate"),
         "stages": stages,
         "units": {"total": len(unit_ids), "done_before_this_run": done_before, "run_now": ran},
         "elapsed_s": round(time.time() - started, 3),
@@ -58,10 +56,9 @@ def finish_run(
         "worker_seconds": {k: round(v, 3) for k, v in seconds.items()},
         **(extra or {}),
     }
-    write_json_atomic(out_dir.root / "stats.json", stats)
     stats["plots"] = write_plots(hist, out_dir.root / "plots", recipe.curate.density.min_density,
                                  recipe.curate.quality.threshold)
-    write_json_atomic(out_dir.root / "stats.json", stats)
+    write_json_atomic(out_dir.root / "stats.json", stats)  # as a step of a run, the run rewrites it with its identity
     print(summary_table(stats))
     return stats
 

@@ -1,11 +1,9 @@
-"""Output directory layout, atomic per-unit writes, completion markers and the run manifest.
+"""A unit-based step's output: per-unit Parquet files written atomically, and completion markers.
 
     DIR/kept/<unit>.parquet          kept rows
     DIR/dropped/<unit>.parquet       dropped rows: id, stage, reason, ... (the record itself)
     DIR/quarantined/<unit>.parquet   unreadable or invalid input: id, stage, reason, excerpt, ...
     DIR/_markers/<unit>.json         written last: the unit is complete, with its ledger
-    DIR/_run.json                    recipe fingerprint and unit plan of the run
-    DIR/stats.json                   the run's ledger (written at the end of every run)
 
 Files are written to a temporary name and renamed, so a reader never sees half a file; a unit
 counts as done only when its marker exists, and a rerun rewrites units without one.
@@ -16,12 +14,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from huatuo_ray.errors import OutputMismatch
 from huatuo_ray.io.atomic import (
     remove_temporaries,
     write_json_atomic,
@@ -55,49 +51,26 @@ class OutputDir:
     def is_done(self, unit_id: str) -> bool:
         return self.marker(unit_id).exists()
 
-    def prepare(self, job: str, fingerprint: str, recipe: dict, unit_ids: list[str], overwrite: bool) -> int:
-        """Create or reopen the directory; refuse a different recipe or input. Returns units already done."""
-        manifest_path = self.root / "_run.json"
-        if overwrite and self.root.exists():
-            for kind in (*KINDS, "_markers", "plots"):
-                shutil.rmtree(self.root / kind, ignore_errors=True)
-            for name in ("_run.json", "stats.json"):
-                (self.root / name).unlink(missing_ok=True)
-        if manifest_path.exists():
-            old = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if old.get("job") != job:
-                raise OutputMismatch(f"{self.root} holds the output of a {old.get('job')!r} job, not {job!r}")
-            if old["fingerprint"] != fingerprint:
-                changes = diff_flat(old["recipe"], recipe)
-                shown = "; ".join(changes[:8]) + (" ..." if len(changes) > 8 else "")
-                raise OutputMismatch(
-                    f"{self.root} was written with a different recipe ({shown}). Refusing to mix outputs: "
-                    "use a new --output directory, or --overwrite to discard the old output."
-                )
-            if old["units"] != unit_ids:
-                added = len(set(unit_ids) - set(old["units"]))
-                removed = len(set(old["units"]) - set(unit_ids))
-                raise OutputMismatch(
-                    f"the input changed since {self.root} was started ({added} work units added, {removed} removed, "
-                    "or files resized). Use a new --output directory, or --overwrite to start again."
-                )
+    def open(self, unit_ids: list[str]) -> int:
+        """Create the folders (or reopen them after a crash: leftover temporaries go); returns units already done."""
         for kind in (*KINDS, "_markers"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
-        if not manifest_path.exists():
-            write_json_atomic(manifest_path, {"job": job, "fingerprint": fingerprint, "recipe": recipe, "units": unit_ids})
-        self._remove_temporaries()
+            remove_temporaries(self.root / kind)
         return sum(1 for u in unit_ids if self.is_done(u))
 
-    def _remove_temporaries(self) -> None:
-        for kind in (*KINDS, "_markers"):
-            remove_temporaries(self.root / kind)
+    def clear(self) -> None:
+        """Forget every unit (their files and markers) and the plots."""
+        for kind in (*KINDS, "_markers", "plots"):
+            shutil.rmtree(self.root / kind, ignore_errors=True)
 
-    def write_rows(self, unit_id: str, rows: dict[str, list[dict]]) -> None:
-        """Write a unit's kept / dropped / quarantined rows, each file atomically (call before its marker)."""
+    def write_rows(self, unit_id: str, rows: dict[str, list[dict] | pa.Table]) -> None:
+        """Write a unit's kept / dropped / quarantined rows (dicts or a Table), each file atomically (call before
+        its marker); a kind without rows has no file."""
         for kind in KINDS:
             final = self.path(kind, unit_id)
-            if rows.get(kind):
-                write_parquet_atomic(rows_to_table(rows[kind]), final)
+            part = rows.get(kind)
+            if part is not None and len(part):
+                write_parquet_atomic(part if isinstance(part, pa.Table) else rows_to_table(part), final)
             else:
                 final.unlink(missing_ok=True)
 
@@ -115,15 +88,3 @@ class OutputDir:
             p = self.path(kind, unit_id)
             counts[kind] = pq.ParquetFile(p).metadata.num_rows if p.exists() else 0
         return counts
-
-
-def diff_flat(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Human-readable differences between two JSON-like values, as 'key: old -> new'."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for k in sorted(set(old) | set(new)):
-            out += diff_flat(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
-        return out
-    if old != new:
-        return [f"{prefix}: {json.dumps(old, ensure_ascii=False)} -> {json.dumps(new, ensure_ascii=False)}"]
-    return []

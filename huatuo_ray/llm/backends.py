@@ -29,6 +29,25 @@ def model_name(cfg: LLMConfig) -> str:
     return cfg.server.model or OFFLINE_MODEL_ID
 
 
+def model_identity(cfg: LLMConfig) -> dict:
+    """What decides the model's answers, for fingerprints: ``settings`` (model, dtype, context) and ``files``
+    ({setting: local path} of a model directory here, whose content is hashed). Where it runs does not count."""
+    if cfg.backend == "endpoint":
+        return {"settings": {"model": cfg.endpoint.model}, "files": {}}
+    part, sec = ("engine", cfg.engine) if cfg.backend == "vllm_engine" else ("server", cfg.server)
+    settings = {"model": sec.model or OFFLINE_MODEL_ID, "dtype": sec.dtype, "max_model_len": sec.max_model_len}
+    if sec.model:
+        files = {f"llm.{part}.model": sec.model} if Path(sec.model).exists() else {}
+    else:
+        from huatuo_ray.llm.local_model import gguf_path
+
+        try:
+            files = {f"llm.{part}.model": str(gguf_path())}  # the packaged weights the offline model is made from
+        except FileNotFoundError:
+            files = {}
+    return {"settings": settings, "files": files}
+
+
 @contextmanager
 def open_backend(cfg: LLMConfig, log_dir: str | Path | None = None) -> Iterator[EndpointConfig]:
     """Yield the endpoint for this run, starting and stopping a local server when the backend is ``local``."""

@@ -33,7 +33,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from huatuo_ray.errors import InputError
 from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.job import counts
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.shards import ArrayStore, write_shard
 from huatuo_ray.pack.sources import (
@@ -93,12 +95,14 @@ class Unit:
 
 def plan_pack(order_dir: str | Path, cfg: PackConfig) -> tuple[dict, list[Unit], list[str]]:
     """Read the sampler's summary, find each source's conversation files, cut them into units."""
-    summary_path = Path(order_dir) / "_sample.json"
+    summary_path = Path(order_dir) / "stats.json"
     if not summary_path.is_file():
-        raise ValueError(f"{order_dir} is not a sampler output (no _sample.json): run `huatuo-ray sample` first")
+        raise InputError(f"{order_dir} is not a finished sampler output (no stats.json): run `huatuo-ray sample` first")
     sample = json.loads(summary_path.read_text(encoding="utf-8"))
     units = []
     for s in sample["sources"]:
+        if not s["items"]:
+            continue  # an empty source (e.g. a source type that kept no pairs) has nothing to tokenize
         path = cfg.conversations.get(s["name"], s["path"])
         for f in conversation_files(s["name"], path):
             n = pq.ParquetFile(f).metadata.num_rows
@@ -106,7 +110,7 @@ def plan_pack(order_dir: str | Path, cfg: PackConfig) -> tuple[dict, list[Unit],
             units += [Unit(s["name"], f, a, min(n, a + step)) for a in range(0, n, step)]
     unknown = set(cfg.conversations) - {s["name"] for s in sample["sources"]}
     if unknown:
-        raise ValueError(f"pack.conversations names sources the sampler did not order: {sorted(unknown)}")
+        raise InputError(f"pack.conversations names sources the sampler did not order: {sorted(unknown)}")
     order_files = [str(Path(order_dir) / f["path"]) for f in sample["files"]]
     return sample, units, order_files
 
@@ -190,7 +194,7 @@ class _Index:
 
 
 def run_pack(order_dir: str | Path, output: str | Path, cfg: PackConfig,
-             engine: Literal["auto", "local", "ray"] = "auto", fingerprint: str | None = None) -> dict:
+             engine: Literal["auto", "local", "ray"] = "auto") -> dict:
     """Pack the sampled stream in ``order_dir`` into ``output``; returns the manifest (also in stats.json).
 
     The Ray engine needs a connected Ray (``huatuo_ray.runtime.init_ray``).
@@ -244,7 +248,6 @@ def run_pack(order_dir: str | Path, output: str | Path, cfg: PackConfig,
                     for s in sample["sources"]],
         "order": str(Path(order_dir).resolve()),
         "pack_config": cfg.model_dump(mode="json"),
-        "recipe_fingerprint": fingerprint,
         "engine": engine,
         "sample_ids": "source:id@epoch",
     }
@@ -258,6 +261,8 @@ def run_pack(order_dir: str | Path, output: str | Path, cfg: PackConfig,
     from huatuo_ray.pack.plot import write_pack_plot
 
     manifest["plot"] = write_pack_plot(manifest, out / "plots" / "pack.png")
+    manifest["counts"] = counts(s["packed"] + s["truncated"], s["dropped"], out=manifest["num_sequences"],
+                                dropped_by_reason=s["dropped_by_reason"], item="samples")
     write_json_atomic(out / STATS, manifest)
     return manifest
 

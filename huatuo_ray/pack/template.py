@@ -19,8 +19,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-HUMAN = {"human", "user"}
-GPT = {"gpt", "assistant"}
 _MARK = "\x01{}\x01"
 
 
@@ -85,30 +83,3 @@ def chat_template(tokenizer: Any) -> Template:
         raise ValueError("the chat template is not regular (turn wrappers differ between rounds, or no end-of-turn "
                          "marker after an answer); use template: huatuo")
     return t
-
-
-def conversation_turns(conv: Any) -> tuple[list[tuple[str, str]] | None, str | None]:
-    """Validate a HuatuoGPT2/ShareGPT conversation -> ([(question, answer), ...], None) or (None, reason)."""
-    if isinstance(conv, dict):
-        conv = conv.get("conversations")
-    if conv is None or not hasattr(conv, "__len__") or isinstance(conv, (str, bytes)):
-        return None, "conversations is not a list"
-    if len(conv) == 0:
-        return None, "empty conversation"
-    turns, question = [], None
-    for i, t in enumerate(conv):
-        if not isinstance(t, dict):
-            return None, f"turn {i} is not an object"
-        who, value = t.get("from", t.get("role")), t.get("value", t.get("content"))
-        if not isinstance(value, str) or not value.strip():
-            return None, f"turn {i} has no text"
-        want = HUMAN if i % 2 == 0 else GPT
-        if who not in want:
-            return None, f"turn {i} is from {who!r}, expected {'human' if i % 2 == 0 else 'gpt'} (turns must alternate)"
-        if i % 2 == 0:
-            question = value
-        else:
-            turns.append((question, value))
-    if len(conv) % 2:
-        return None, "last turn is a question without an answer"
-    return turns, None

@@ -21,11 +21,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from huatuo_ray import models
+from huatuo_ray.conversations import conversation_turns
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.template import (
     Template,
     chat_template,
-    conversation_turns,
     huatuo_template,
 )
 
@@ -45,6 +46,8 @@ def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
         from huatuo_ray.llm.local_model import ensure_local_model
 
         name = str(ensure_local_model())
+    else:
+        name = str(models.locate(name, "pack.tokenizer"))
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)

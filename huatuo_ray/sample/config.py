@@ -49,6 +49,8 @@ class SampleSource(_Strict):
     type: SampleSourceType | None = Field(None, description="Source type; with a preset it gives K and epochs.")
     K: int | None = Field(None, ge=-64, le=64, description="Priority exponent: every item weighs beta^K.")
     epochs: int | None = Field(None, ge=1, le=1000, description="Times each item appears (each copy is its own item).")
+    optional: bool = Field(False, description="A path with no Parquet file counts as an empty source instead of an "
+                           "error (sources the run derives, e.g. a source type that kept no pairs).")
 
     @field_validator("name")
     @classmethod
@@ -66,7 +68,8 @@ class SamplerConfig(_Strict):
     seed: int = Field(42, ge=0, lt=2**63, description="The order is a function of the seed and the items only.")
     sources: list[SampleSource] = Field(
         default_factory=list, validate_default=True,
-        description="Sources to order; empty with a preset means one per type, without paths.",
+        description="Sources to order; empty: the run derives them (the unified pairs of each source type, and "
+        "each SFT source), with K and epochs from the preset.",
     )
     local_max_items: int = Field(
         10_000_000, ge=0, description="Inputs of at most this many items (epochs counted) are ordered in one process."
@@ -84,8 +87,6 @@ class SamplerConfig(_Strict):
     @classmethod
     def _resolve_sources(cls, v: list[SampleSource], info: ValidationInfo) -> list[SampleSource]:
         preset = info.data.get("preset")
-        if not v and preset:
-            v = [SampleSource(name=t, type=t) for t in SOURCE_TYPES]
         names = [s.name for s in v]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -20,12 +19,10 @@ import pyarrow as pa
 from huatuo_ray.io.parquet_rows import read_rows
 from huatuo_ray.sample.order import SORT_COLUMNS, keyed_table
 from huatuo_ray.sample.parts import part_path, write_part
-
-if TYPE_CHECKING:
-    from huatuo_ray.sample.priority import SamplePlan
+from huatuo_ray.sample.plan import SamplePlan
 
 
-def plan_units(plan: "SamplePlan", workers: int) -> list[dict]:
+def plan_units(plan: SamplePlan, workers: int) -> list[dict]:
     """Work units (source, file, start, stop) covering every source's rows."""
     cfg, units = plan.config, []
     for s in plan.sources:
@@ -52,7 +49,7 @@ def keys_for_units(batch: dict[str, np.ndarray], sources: dict[str, tuple[int, f
     return pa.concat_tables(tables)
 
 
-def order_on_ray(plan: "SamplePlan", folder: Path, window: int, n_windows: int) -> list[dict]:
+def order_on_ray(plan: SamplePlan, folder: Path, window: int, n_windows: int) -> list[dict]:
     """Order the plan's items on the connected Ray cluster; write the parts into ``folder``."""
     import ray
 

@@ -7,141 +7,46 @@ with numpy; larger ones on Ray Data (:mod:`huatuo_ray.sample.distributed`). Both
 keys with the same function and sort on the same total order, so they write the same sequence,
 whatever the number of workers or blocks.
 
-Output (a rerun replaces it; ``_sample.json`` is written last and removed before an order is replaced, so an
+Output (a rerun replaces it; ``stats.json`` is written last and removed before an order is replaced, so an
 interrupted run never leaves a summary beside an order it does not describe)::
 
     DIR/order/part-00000.parquet   position, source, epoch, id, key   (parts in order, rows in order)
     DIR/plots/source_share.png     share of each source over training progress (the paper's Figure 4)
-    DIR/_sample.json               beta, seed, K, weights, epochs and counts per source, files, timings
+    DIR/stats.json                 beta, seed, K, weights, epochs and counts per source, files, timings
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from huatuo_ray.io.atomic import atomic_path, remove_temporaries, write_json_atomic
+from huatuo_ray.job import counts
 from huatuo_ray.sample.config import SamplerConfig
-from huatuo_ray.sample.order import keyed_table, sort_keyed, source_codes
+from huatuo_ray.sample.order import keyed_table, sort_keyed
 from huatuo_ray.sample.parts import check_parts, part_path, write_part
+from huatuo_ray.sample.plan import SamplePlan, plan_sample
 from huatuo_ray.sample.plot import write_share_plot
 
 log = logging.getLogger(__name__)
 
-SUMMARY = "_sample.json"
-
-
-@dataclass
-class PlannedSource:
-    """A source with its priority resolved and its input files counted."""
-
-    name: str
-    code: int
-    type: str | None
-    K: int
-    weight: float
-    epochs: int
-    path: str
-    files: list[str] = field(default_factory=list)
-    file_rows: list[int] = field(default_factory=list)
-
-    @property
-    def items(self) -> int:
-        """Rows of the input."""
-        return sum(self.file_rows)
-
-    @property
-    def count(self) -> int:
-        """Items in the stream: each input row once per epoch."""
-        return self.items * self.epochs
-
-
-@dataclass
-class SamplePlan:
-    """What a sampling run will do: sources, item counts, and where it runs."""
-
-    config: SamplerConfig
-    sources: list[PlannedSource]
-    engine: Literal["local", "ray"]
-    id_kind: str
-
-    @property
-    def total(self) -> int:
-        return sum(s.count for s in self.sources)
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(s.name for s in self.sources)
+SUMMARY = "stats.json"
 
 
 @dataclass
 class SampleResult:
-    """A finished sampling run: its directory and the content of ``_sample.json``."""
+    """A finished sampling run: its directory and the content of its ``stats.json``."""
 
     output: Path
     summary: dict[str, Any]
-
-
-def plan_sample(cfg: SamplerConfig, engine: Literal["auto", "local", "ray"] = "auto") -> SamplePlan:
-    """Find every source's Parquet files, count rows from the footers, check the ids, pick the engine."""
-    if not cfg.sources:
-        raise ValueError("the sampler has no sources: add `sample.sources` to the recipe")
-    missing = [s.name for s in cfg.sources if not s.path]
-    if missing:
-        raise ValueError(f"sample source(s) without a path: {', '.join(missing)} "
-                         "(set `path` for each entry of `sample.sources` in the recipe)")
-    codes = source_codes(cfg)
-    sources, kinds = [], {}
-    for s in cfg.sources:
-        p = PlannedSource(s.name, codes[s.name], s.type, int(s.K), cfg.weight(s), int(s.epochs), str(s.path))
-        p.files = _parquet_files(p.name, p.path)
-        for f in p.files:
-            meta = pq.ParquetFile(f).metadata
-            schema = meta.schema.to_arrow_schema()
-            if "id" not in schema.names:
-                raise ValueError(f"sample source {p.name!r}: {f} has no 'id' column (columns: {schema.names})")
-            kinds.setdefault(_id_kind(p.name, f, schema.field("id").type), set()).add(p.name)
-            p.file_rows.append(meta.num_rows)
-        sources.append(p)
-    if len(kinds) > 1:
-        shown = "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in sorted(kinds.items()))
-        raise ValueError(f"sample sources mix integer and string ids ({shown}): use one id type for all sources")
-    plan = SamplePlan(cfg, sources, "local", next(iter(kinds)))
-    if plan.total == 0:
-        raise ValueError("nothing to sample: every source is empty")
-    plan.engine = engine if engine != "auto" else ("local" if plan.total <= cfg.local_max_items else "ray")
-    return plan
-
-
-def _parquet_files(name: str, path: str) -> list[str]:
-    p = Path(path)
-    if p.is_file():
-        return [str(p)]
-    if p.is_dir():
-        found = [f for f in p.rglob("*.parquet") if not any(part[0] in "._" for part in f.relative_to(p).parts)]
-    else:
-        found = [Path(f) for f in glob.glob(path, recursive=True) if f.endswith(".parquet") and os.path.isfile(f)]
-    if not found:
-        raise ValueError(f"sample source {name!r}: {path} matches no Parquet file")
-    return sorted(str(f) for f in found)
-
-
-def _id_kind(name: str, path: str, t: pa.DataType) -> str:
-    if pa.types.is_integer(t):
-        return "integer"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "string"
-    raise ValueError(f"sample source {name!r}: {path} has 'id' of type {t}; ids must be integers or strings")
 
 
 def order_locally(plan: SamplePlan, folder: Path, window: int, n_windows: int) -> list[dict]:
@@ -186,11 +91,10 @@ def run_sample(plan: SamplePlan | SamplerConfig, output: str | Path) -> SampleRe
         order = order_locally if plan.engine == "local" else order_on_ray
         parts = order(plan, tmp, window, n_windows)
         check_parts(parts, total, plan.names)
-    counts = np.sum([p["counts"] for p in parts], axis=0)
-    plot = write_share_plot(counts, plan.names, window, total, out / "plots" / "source_share.png",
+    shares = np.sum([p["counts"] for p in parts], axis=0)
+    plot = write_share_plot(shares, plan.names, window, total, out / "plots" / "source_share.png",
                             title=f"source share over training (beta={cfg.beta:g}, seed={cfg.seed})")
     summary = {
-        "job": "sample",
         "engine": plan.engine,
         "beta": cfg.beta,
         "seed": cfg.seed,
@@ -199,9 +103,10 @@ def run_sample(plan: SamplePlan | SamplerConfig, output: str | Path) -> SampleRe
         "sources": [{"name": s.name, "type": s.type, "K": s.K, "weight": s.weight, "epochs": s.epochs,
                      "items": s.items, "count": s.count, "path": s.path, "files": len(s.files)} for s in plan.sources],
         "total": total,
+        "counts": counts(total, item="items"),
         "id_kind": plan.id_kind,
         "files": [{"path": f"order/{Path(p['path']).name}", "first": p["first"], "rows": p["rows"]} for p in parts],
-        "windows": {"size": window, "sources": plan.names, "counts": counts.tolist()},
+        "windows": {"size": window, "sources": plan.names, "counts": shares.tolist()},
         "plot": "plots/source_share.png" if plot else None,
         "seconds": round(time.time() - started, 3),
     }

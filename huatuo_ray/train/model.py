@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from huatuo_ray import models
 from huatuo_ray.train.config import ModelConfig, TrainConfig
 
 
 def tokenizer_source(mcfg: ModelConfig) -> str:
-    """Directory or hub id of the tokenizer: explicit, else the model's, else the offline SmolLM2 one."""
+    """Local directory of the tokenizer: explicit, else the model's, else the offline SmolLM2 one."""
     if mcfg.tokenizer:
-        return mcfg.tokenizer
+        return str(models.locate(mcfg.tokenizer, "train.model.tokenizer"))
     if mcfg.path:
-        return mcfg.path
+        return str(models.locate(mcfg.path, "train.model.path"))
     from huatuo_ray.llm.local_model import ensure_local_model
 
     return str(ensure_local_model())
@@ -56,7 +57,7 @@ def build_model(cfg: TrainConfig, vocab_size: int, pad_token_id: int | None = No
 
             keep_alive = HfDeepSpeedConfig(ds_config)  # noqa: F841 (must live while the model loads)
         model = AutoModelForCausalLM.from_pretrained(
-            m.path, dtype=dtype, attn_implementation=m.attn_implementation, trust_remote_code=m.trust_remote_code)
+            models.locate(m.path, "train.model.path"), dtype=dtype, attn_implementation=m.attn_implementation, trust_remote_code=m.trust_remote_code)
         del keep_alive
     else:
         torch.manual_seed(m.tiny.seed)

@@ -1,33 +1,29 @@
 """The training job on the driver: checks, Ray Train ``TorchTrainer`` setup, resume by run name, the summary.
 
 A run lives in ``<output>/<run_name>``: Ray Train's checkpoints (``checkpoint_*``) and its checkpoint manager
-snapshot, ``train_log/`` (metrics, consumed sequences, events, the loss plot), ``train_run.json`` (the settings)
-and, at the end, ``model/`` and ``summary.json``. Submitting the same run name again resumes from its latest
+snapshot, ``train_log/`` (metrics, consumed sequences, events, the loss plot) and, at the end, ``model/``; as a
+step of the run also ``_run.json`` and ``stats.json`` (:mod:`huatuo_ray.train.job`). Submitting the same run name again resumes from its latest
 checkpoint (Ray Train restores the run from its snapshot); a worker that dies makes Ray Train restart the group
 from the latest checkpoint, up to ``max_failures`` times.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from huatuo_ray.errors import SetupError
 from huatuo_ray.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-# Settings that may change when a run is resubmitted (they do not change what the model learns).
+# Settings that may change when a run is resubmitted: they do not change what the model learns. (max_steps is not
+# one of them: it sets the learning-rate schedule.) Paths name where things are, not what they are.
 RUNTIME_KEYS = {"max_failures", "keep_checkpoints", "peak_flops", "export", "extensions_dir", "cpus_per_worker",
-                "accelerator_type", "max_steps", "checkpoint_every", "report_every"}
-
-
-class TrainSetupError(ValueError):
-    """A training run that cannot start: bad paths, a pack that does not match the recipe, a changed run."""
-
+                "accelerator_type", "checkpoint_every", "report_every", "packed", "output", "run_name"}
 
 @dataclass
 class TrainResult:
@@ -38,30 +34,16 @@ class TrainResult:
 def check_pack(cfg: TrainConfig, reader: Any) -> None:
     """The pack must have been made for this batch size and sequence length."""
     if reader.global_batch_size != cfg.global_batch_size:
-        raise TrainSetupError(f"the pack has {reader.global_batch_size} sequences per global step, the recipe "
-                              f"train.global_batch_size = {cfg.global_batch_size}")
+        raise SetupError(f"the pack has {reader.global_batch_size} sequences per global step, the recipe "
+                         f"train.global_batch_size = {cfg.global_batch_size}")
     if reader.max_seq_len != cfg.max_seq_len:
-        raise TrainSetupError(f"the pack has sequences of {reader.max_seq_len} tokens, the recipe "
-                              f"train.max_seq_len = {cfg.max_seq_len}")
+        raise SetupError(f"the pack has sequences of {reader.max_seq_len} tokens, the recipe "
+                         f"train.max_seq_len = {cfg.max_seq_len}")
 
 
-def _learning_settings(cfg: TrainConfig) -> dict[str, Any]:
+def learning_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings that decide what a run learns (the training step's fingerprint)."""
     return {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RUNTIME_KEYS}
-
-
-def _check_same_run(cfg: TrainConfig, run_dir: Path) -> None:
-    """Resubmitting a run must not change what it learns (a new run name is a new run)."""
-    path = run_dir / "train_run.json"
-    new = _learning_settings(cfg)
-    if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-        if diff:
-            raise TrainSetupError(f"{run_dir} was started with other settings ({'; '.join(diff)}); use a new "
-                                  "train.run_name to start a new run")
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(new, indent=1), encoding="utf-8")
 
 
 def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> TrainResult:
@@ -74,16 +56,16 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
     from huatuo_ray.train.model import load_tokenizer
 
     if not cfg.packed:
-        raise TrainSetupError("train.packed is not set: the pack output directory to train on")
+        raise SetupError("train.packed is not set: the pack output directory to train on")
     if not cfg.output:
-        raise TrainSetupError("train.output is not set: where runs (checkpoints, logs, model) are stored")
+        raise SetupError("train.output is not set: where runs (checkpoints, logs, model) are stored")
     if "://" not in cfg.packed:  # Ray Train workers do not run in the driver's directory
         cfg = cfg.model_copy(update={"packed": str(Path(cfg.packed).resolve())})
     reader = (reader_factory or default_reader_factory)(cfg.packed)
     check_pack(cfg, reader)
     output = Path(cfg.output).resolve()
     run_dir = output / cfg.run_name
-    _check_same_run(cfg, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     vocab_size = len(load_tokenizer(cfg.model))
 
     scaling = ScalingConfig(
@@ -117,5 +99,4 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
         "loss_plot": str(plot) if plot else None,
         "zero_stage": cfg.zero_stage, "num_workers": cfg.num_workers,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return TrainResult(run_dir, summary)

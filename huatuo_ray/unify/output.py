@@ -4,8 +4,9 @@
     DIR/dropped/<unit>.parquet      segments whose pair failed its checks (reason = last attempt's reason)
     DIR/quarantined/<unit>.parquet  segments whose requests failed (LLM errors): pending, a rerun retries them
     DIR/_markers, _run.json         as in curation (huatuo_ray/io/output.py)
-    DIR/release/huatuogpt2.jsonl    every kept pair, release format + lineage, in unit order
+    DIR/release/huatuogpt2.jsonl    every kept pair, release format + lineage, in unit order (id: source:segment id)
     DIR/release/huatuogpt2.parquet  the same as one Parquet file
+    DIR/release/by_type/<type>/     the same pairs by source type, one file per unit (the sampler's sources)
     DIR/stats.json, DIR/plots/      ledger, request counts, deviation histogram
 """
 
@@ -18,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from huatuo_ray.errors import LedgerError
-from huatuo_ray.io.atomic import atomic_path, write_json_atomic, write_parquet_atomic
+from huatuo_ray.io.atomic import atomic_path, write_parquet_atomic
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.job import counts
 from huatuo_ray.ledger import Ledger
+from huatuo_ray.names import qualified_id
 from huatuo_ray.unify.generate import PairOutcome
 
 LINEAGE = ("source", "source_type", "language", "doc_id", "span_start", "span_end", "path")
@@ -65,9 +69,8 @@ def rejected_row(segment: dict, o: PairOutcome, target_language: str, model: str
     }
 
 
-def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_before: int, ran: int,
-                 fingerprint: str) -> dict[str, Any]:
-    """Check every unit's ledger against its files, write the release files, stats.json and a plot."""
+def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_before: int, ran: int) -> dict[str, Any]:
+    """Check every unit's ledger against its files, write the release files and a plot; return the stats."""
     markers = out_dir.markers(unit_ids)
     if len(markers) != len(unit_ids):
         raise LedgerError(f"{len(unit_ids) - len(markers)} units have no completion marker after the run")
@@ -84,43 +87,83 @@ def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_b
         counters.update(m.get("requests", {}))
         hist.update(m.get("deviation_hist", {}))
     total.check("run")
-    n_release = write_release(out_dir, unit_ids)
+    release = write_release(out_dir, unit_ids)
+    stage = total.stages[0] if total.stages else None
+    dropped = stage.dropped_total if stage else 0
     stats = {
-        "job": "unify",
-        "output": str(out_dir.root),
-        "recipe_fingerprint": fingerprint,
         "units": {"total": len(unit_ids), "done_before_this_run": done_before, "run_now": ran},
         "elapsed_s": round(time.time() - started, 3),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "balanced": True,
+        "balanced": True,  # total.check passed
         "segments": total.records,
+        "sent": stage.counters.get("sent", 0) if stage else 0,
+        "sliced": stage.counters.get("sliced", 0) if stage else 0,
         "pairs": total.kept_rows,
+        "dropped": dropped,
         "llm_errors": total.quarantined_total,
+        "counts": counts(total.kept_rows, dropped, total.quarantined_total,
+                         dropped_by_reason=dict(stage.dropped) if stage else {},
+                         quarantined_by_reason=dict(total.quarantined), item="segments"),
         "ledger": total.to_dict(),
         "requests": dict(counters),
-        "release": {"rows": n_release, "jsonl": "release/huatuogpt2.jsonl", "parquet": "release/huatuogpt2.parquet"},
+        "release": release,
         "deviation_hist": dict(sorted(hist.items())),
     }
     stats["plots"] = _plot(hist, out_dir.root / "plots")
-    write_json_atomic(out_dir.root / "stats.json", stats)
+    write_json_atomic(out_dir.root / "stats.json", stats)  # as a step of a run, the run rewrites it with its identity
     return stats
 
 
-def write_release(out_dir: OutputDir, unit_ids: list[str]) -> int:
-    """Concatenate kept pairs into release/huatuogpt2.{jsonl,parquet}; fails on a duplicate id."""
+def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
+    """The release files, streamed unit by unit (ids made unique across sources, ``source:id``):
+
+    ``release/huatuogpt2.{jsonl,parquet}`` with every pair, and ``release/by_type/<source type>/<unit>.parquet``
+    (the sampler's sources: one per source type). Fails on a repeated id.
+    """
+    import shutil
+
     rel = out_dir.root / "release"
-    rel.mkdir(exist_ok=True)
-    tables = [pq.read_table(p, columns=list(RELEASE_COLUMNS)) for u in unit_ids
-              if (p := out_dir.path("kept", u)).exists()]
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({c: [] for c in RELEASE_COLUMNS})
-    ids = table.column("id").to_pylist()
-    if len(set(ids)) != len(ids):
-        raise LedgerError(f"duplicate ids in the release: {len(ids) - len(set(ids))}")
-    write_parquet_atomic(table, rel / "huatuogpt2.parquet")
-    with atomic_path(rel / "huatuogpt2.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in table.to_pylist():
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return len(ids)
+    shutil.rmtree(rel / "by_type", ignore_errors=True)
+    seen: set[str] = set()
+    by_type: Counter = Counter()
+    schema = None
+    with atomic_path(rel / "huatuogpt2.parquet") as tmp_pq, atomic_path(rel / "huatuogpt2.jsonl") as tmp_js, \
+            open(tmp_js, "w", encoding="utf-8") as js:
+        writer = None
+        try:
+            for u in unit_ids:
+                path = out_dir.path("kept", u)
+                if not path.exists():
+                    continue
+                table = release_table(pq.read_table(path, columns=list(RELEASE_COLUMNS)))
+                ids = table.column("id").to_pylist()
+                repeated = seen.intersection(ids) or (len(set(ids)) != len(ids))
+                if repeated:
+                    raise LedgerError(f"repeated pair ids in the release (unit {u}): ids must be unique per source")
+                seen.update(ids)
+                if writer is None:
+                    schema = table.schema
+                    writer = pq.ParquetWriter(tmp_pq, schema, compression="zstd")
+                writer.write_table(table.cast(schema))
+                for row in table.to_pylist():
+                    js.write(json.dumps(row, ensure_ascii=False) + "\n")
+                for typ in sorted(set(table.column("source_type").to_pylist())):
+                    part = table.filter(pc.equal(table["source_type"], typ))
+                    write_parquet_atomic(part, rel / "by_type" / typ / f"{u}.parquet")
+                    by_type[typ] += part.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            pq.write_table(release_table(pa.table({c: pa.array([], pa.string()) for c in RELEASE_COLUMNS})), tmp_pq)
+    return {"rows": len(seen), "jsonl": "release/huatuogpt2.jsonl", "parquet": "release/huatuogpt2.parquet",
+            "by_type": {t: {"dir": f"release/by_type/{t}", "rows": n} for t, n in sorted(by_type.items())}}
+
+
+def release_table(table: pa.Table) -> pa.Table:
+    """Kept rows as release rows: ``id`` made unique across sources (``source:segment id``)."""
+    ids = [qualified_id(str(src), str(i)) for src, i in zip(table.column("source").to_pylist(),
+                                                             table.column("id").to_pylist())]
+    return table.set_column(table.schema.get_field_index("id"), "id", pa.array(ids, pa.string()))
 
 
 def _plot(hist: Counter, plots: Path) -> list[str]:

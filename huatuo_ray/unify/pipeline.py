@@ -26,7 +26,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import ray
 
+from huatuo_ray.errors import InputError
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.job import LLM_CACHE
 from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.llm.backends import model_name, open_backend
 from huatuo_ray.llm.cache import RequestCache
@@ -52,26 +54,17 @@ class UnifyResult:
 
 
 def input_units(curated: Path) -> list[str]:
-    """The unit ids of a finished curation run (each with a kept/ file or none when it kept nothing)."""
+    """The unit ids of a curation output (each with a kept/ file, or none when it kept nothing)."""
     run = curated / "_run.json"
-    if not run.exists() or not (curated / "stats.json").exists():
-        raise ValueError(f"{curated} is not a finished curation output (no _run.json / stats.json)")
-    meta = json.loads(run.read_text(encoding="utf-8"))
-    if meta.get("job") != "curate":
-        raise ValueError(f"{curated} holds a {meta.get('job')!r} output, not a curation output")
+    meta = json.loads(run.read_text(encoding="utf-8")) if run.exists() else {}
+    if meta.get("step") != "curate":
+        raise InputError(f"{curated} is not a curation output (no _run.json of a curate step): run "
+                         "`huatuo-ray curate` first")
     return list(meta["units"])
 
 
 def model_id(recipe: Recipe) -> str:
     return model_name(recipe.llm)
-
-
-def unify_fingerprint(recipe: Recipe, curated: Path) -> tuple[str, dict]:
-    import hashlib
-
-    affecting = {"unify": recipe.unify.model_dump(mode="json", exclude={"actors", "num_cpus", "retry_errors"}),
-                 "model": model_id(recipe), "input": str(curated.resolve())}
-    return hashlib.sha256(json.dumps(affecting, sort_keys=True).encode()).hexdigest()[:16], affecting
 
 
 class UnifyWorker:
@@ -145,8 +138,9 @@ class UnifyWorker:
         stage.rows_in = len(segments) - len(rows["quarantined"])
         stage.kept_in = stage.rows_out = len(rows["kept"])
         stage.counters.update(attempts=sum(len(o.attempts) for o in outcomes),
-                              regenerations=sum(len(o.attempts) - 1 for o in outcomes),
-                              truncated_sources=sum(o.truncated for o in outcomes))
+                              regenerations=sum(max(0, len(o.attempts) - 1) for o in outcomes),
+                              truncated_sources=sum(o.truncated for o in outcomes),
+                              sent=len(segments) - len(beyond), sliced=len(beyond))
         ledger.check(f"unit {unit_id}")
         self.out.write_rows(unit_id, rows)
         requests = dict(sum((o.request_log for o in outcomes), Counter()))
@@ -184,8 +178,12 @@ def pending_units(out: OutputDir, unit_ids: list[str], retry_errors: bool) -> li
     return pending
 
 
-def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite: bool = False) -> UnifyResult:
+def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite: bool = False,
+              cache_dir: str | Path | None = None) -> UnifyResult:
     """Run (or resume) unification of a curation output into ``output``; Ray must be initialised.
+
+    The request cache is ``cache_dir``, else ``llm.cache_dir``, else ``output/_llm_cache``. Identity checks
+    (refusing an output made from another curation) are the run's (:mod:`huatuo_ray.run`).
 
     Example::
 
@@ -197,28 +195,34 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
     started = time.time()
     curated, output = Path(curated), Path(output)
     unit_ids = input_units(curated)
-    fingerprint, affecting = unify_fingerprint(recipe, curated)
     out = OutputDir(output)
     if overwrite:
         import shutil
 
+        out.clear()
         shutil.rmtree(output / "release", ignore_errors=True)
-    done_before = out.prepare("unify", fingerprint, affecting, unit_ids, overwrite)
+    done_before = out.open(unit_ids)
     pending = pending_units(out, unit_ids, recipe.unify.retry_errors)
     log.info("unify: %d units, %d done before, %d to run (model %s)", len(unit_ids), done_before, len(pending),
              model_id(recipe))
     if pending:
-        cache_dir = recipe.llm.cache_dir or str(output / "_llm_cache")
+        cache_dir = str(cache_dir or recipe.llm.cache_dir or output / LLM_CACHE)
         if recipe.llm.backend == "vllm_engine":
             _execute_engine(recipe, cache_dir, curated, out, pending)
         else:
             with open_backend(recipe.llm, output) as endpoint:
                 _execute(recipe, endpoint, cache_dir, curated, out, pending)
-    stats = finish_unify(out, unit_ids, started, done_before, len(pending), fingerprint)
-    print(f"[unify] {stats['segments']:,} segments -> {stats['pairs']:,} pairs, "
-          f"{stats['ledger']['stages'][0]['dropped'] if stats['ledger']['stages'] else 0:,} dropped, "
-          f"{stats['llm_errors']:,} LLM errors (pending); requests {stats['requests']}", file=sys.stderr, flush=True)
+    stats = finish_unify(out, unit_ids, started, done_before, len(pending))
+    print(f"[unify] {describe(stats)}; requests {stats['requests']}", file=sys.stderr, flush=True)
     return UnifyResult(output, stats)
+
+
+def describe(stats: dict) -> str:
+    """One line on a unify output: only the segments sent to the model count as processed."""
+    sliced = stats["sliced"]
+    return (f"{stats['sent']:,} segments sent to the model -> {stats['pairs']:,} pairs, "
+            f"{stats['dropped'] - sliced:,} rejected, {stats['llm_errors']:,} LLM errors (pending)"
+            + (f"; {sliced:,} segments beyond unify.max_segments not sent" if sliced else ""))
 
 
 def _map_units(recipe: Recipe, endpoint: EndpointConfig | None, cache_dir: str, curated: Path, out: OutputDir,
@@ -246,9 +250,9 @@ def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: 
     t0, n, segs, pairs = time.time(), 0, 0, 0
     for m in _map_units(recipe, endpoint, cache_dir, curated, out, pending):
         n += 1
-        segs += m["ledger"]["records"]
+        segs += m["ledger"]["stages"][0]["counters"].get("sent", 0) if m["ledger"]["stages"] else 0
         pairs += m["ledger"]["kept_rows"]
-        print(f"[unify] units {n}/{len(pending)}  segments {segs:,}  pairs {pairs:,}  "
+        print(f"[unify] units {n}/{len(pending)}  segments sent {segs:,}  pairs {pairs:,}  "
               f"{segs / max(time.time() - t0, 1e-9):.2f} segments/s", file=sys.stderr, flush=True)
 
 

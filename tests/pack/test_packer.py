@@ -1,4 +1,5 @@
-"""The pack job end to end: demo-size data through the sampler and the packer, local and on Ray, and the CLI."""
+"""The pack job end to end: the demo's SFT data through the sft step, the sampler and the packer, local and on
+Ray, and the CLI."""
 
 import json
 
@@ -11,22 +12,20 @@ from typer.testing import CliRunner
 
 from huatuo_ray.cli import app
 from huatuo_ray.pack.config import PackConfig
-from huatuo_ray.pack.demo import write_demo_pairs
 from huatuo_ray.pack.packer import run_pack
 from huatuo_ray.pack.reader import PackedReader
 from huatuo_ray.sample.config import SamplerConfig
 from huatuo_ray.sample.priority import run_sample
-from tests.conftest import REPO
+from tests.conftest import REPO, SFT_SOURCES, local_recipe, run_steps
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """Demo pairs (paper preset: pre-training pairs 3 epochs, SFT 1) ordered by the sampler."""
+    """The demo corpus' SFT sources validated by the sft step and ordered by the sampler (seed 5)."""
     root = tmp_path_factory.mktemp("demo")
-    pairs = write_demo_pairs(REPO / "examples" / "demo_corpus", root / "pairs")
-    run_sample(SamplerConfig(preset="paper", seed=5, sources=pairs["sources"]), root / "sample")
+    run_steps(local_recipe(root, "sample.seed=5", sources=SFT_SOURCES), "sft", "sample")
     return root
 
 
@@ -48,7 +47,7 @@ def test_demo_packs_in_order_with_a_full_ledger(demo):
     assert dedup == [f"{a}:{b}@{c}" for a, b, c in zip(order["source"], order["id"], order["epoch"])]
     samples = pq.read_table(demo / "pack" / "samples").to_pydict()
     assert samples["position"] == list(range(len(order["id"])))
-    assert samples["segment_id"][0] == order["id"][0] and set(samples["outcome"]) <= {"packed", "truncated", "dropped"}
+    assert samples["id"] == order["id"] and set(samples["outcome"]) <= {"packed", "truncated", "dropped"}
     stats = json.loads((demo / "pack" / "stats.json").read_text())
     assert stats["tokens"] == int(np.sum(samples["packed_tokens"])) and (demo / "pack" / "plots" / "pack.png").exists()
     assert stats["sampler"]["seed"] == 5 and stats["template_strings"]["close"] == "<|im_end|>"
@@ -72,38 +71,39 @@ def test_ray_engine_writes_the_same_pack(demo, ray_local):
 def test_missing_conversations_and_bad_order_are_clear_errors(demo, tmp_path):
     pq.write_table(pa.table({"id": ["x"], "conversations": [[{"from": "human", "value": "q"}]]}), tmp_path / "c.parquet")
     with pytest.raises(ValueError, match="have no conversation"):
-        run_pack(demo / "sample", tmp_path / "o", cfg(conversations={"sft-zh": str(tmp_path / "c.parquet")}))
-    with pytest.raises(ValueError, match="not a sampler output"):
+        run_pack(demo / "sample", tmp_path / "o", cfg(conversations={"sft-medical": str(tmp_path / "c.parquet")}))
+    with pytest.raises(ValueError, match="not a finished sampler output"):
         run_pack(tmp_path, tmp_path / "o", cfg())
     with pytest.raises(ValueError, match="did not order"):
         run_pack(demo / "sample", tmp_path / "o", cfg(conversations={"nope": "x"}))
 
 
-def test_cli_conversations_sample_pack(tmp_path):
-    res = runner.invoke(app, ["conversations", "-i", str(REPO / "examples/demo_corpus/sft"), "-o", str(tmp_path / "sft")])
-    assert res.exit_code == 0 and "80 conversations" in res.output, res.output
+def test_cli_sft_sample_pack(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({
-        "sample": {"preset": "release", "sources": [{"name": "sft", "type": "sft", "path": str(tmp_path / "sft")}]},
+        "run": {"dir": str(tmp_path / "run")},
+        "sources": [{"name": "sft", "type": "sft", "path": str(REPO / "examples/demo_corpus/sft")}],
+        "sample": {"preset": "release"},
         "pack": {"tokenizer": "local:smollm2", "trust_remote_code": False, "template": "huatuo", "add_bos": False,
                  "max_seq_len": 1024, "global_batch_size": 8, "overlong": "drop", "fill": "whole"}}))
-    assert runner.invoke(app, ["sample", "-c", str(recipe), "-o", str(tmp_path / "s")]).exit_code == 0
-    res = runner.invoke(app, ["pack", "-c", str(recipe), "--order", str(tmp_path / "s"), "-o", str(tmp_path / "p"),
-                              "--set", "pack.max_seq_len=512"])
-    assert res.exit_code == 0, res.output
-    assert "packed 240 samples" in res.output and "dropped) into" in res.output
-    m = json.loads((tmp_path / "p" / "_pack.json").read_text())
+    for cmd in (["sft"], ["sample"], ["pack", "--set", "pack.max_seq_len=512"]):
+        res = runner.invoke(app, [*cmd, "-c", str(recipe)])
+        assert res.exit_code == 0, res.output
+    run = tmp_path / "run"
+    assert json.loads((run / "sft" / "stats.json").read_text())["counts"]["kept"] == 300
+    m = json.loads((run / "pack" / "_pack.json").read_text())
+    assert m["samples"]["total"] == 900  # release preset: SFT 3 epochs
     assert m["max_seq_len"] == 512 and m["samples"]["dropped"] == m["counters"]["overlong"] > 0
     assert list(m["samples"]["dropped_by_reason"]) == ["overlong: # tokens > max_seq_len #"]
     res = runner.invoke(app, ["pack", "-c", str(recipe), "--order", str(tmp_path / "nowhere"), "-o", str(tmp_path / "q")])
-    assert res.exit_code == 2 and "not a sampler output" in res.output
+    assert res.exit_code == 2 and "does not exist" in res.output
 
 
 def test_an_interrupted_sampler_run_leaves_no_summary_for_the_packer(demo, tmp_path, monkeypatch):
     import os
     import shutil
 
-    from huatuo_ray.sample import priority
+    from huatuo_ray.io import atomic
 
     out = tmp_path / "sample"
     shutil.copytree(demo / "sample", out)
@@ -114,11 +114,11 @@ def test_an_interrupted_sampler_run_leaves_no_summary_for_the_packer(demo, tmp_p
             raise KeyboardInterrupt
         return real_replace(src, dst)
 
-    monkeypatch.setattr(priority.os, "replace", killed)
-    sources = json.loads((out / "_sample.json").read_text())["sources"]
+    monkeypatch.setattr(atomic.os, "replace", killed)
+    sources = json.loads((out / "stats.json").read_text())["sources"]
     with pytest.raises(KeyboardInterrupt):
         run_sample(SamplerConfig(preset="paper", seed=6, sources=[{k: s[k] for k in ("name", "type", "path")}
                                                                    for s in sources]), out)
-    assert not (out / "_sample.json").exists()
-    with pytest.raises(ValueError, match="not a sampler output"):
+    assert not (out / "stats.json").exists()
+    with pytest.raises(ValueError, match="not a finished sampler output"):
         run_pack(out, tmp_path / "p", cfg())

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from huatuo_ray.conversations import conversation_turns
 from huatuo_ray.pack.config import PackConfig
-from huatuo_ray.pack.template import conversation_turns, huatuo_template
+from huatuo_ray.pack.template import huatuo_template
 from huatuo_ray.pack.tokenize import IGNORE, ConversationEncoder
 
 CONVS = [

@@ -1,25 +1,33 @@
+from pathlib import Path
+
 import pytest
 import yaml
 from pydantic import ValidationError
 
 from huatuo_ray.errors import RecipeError
 from huatuo_ray.recipe import load_recipe
-from huatuo_ray.sample.config import PRESETS, SamplerConfig
+from huatuo_ray.sample.config import PRESETS, SOURCE_TYPES, SamplerConfig
+from tests.conftest import REPO
 
 
 def _table(cfg: SamplerConfig) -> dict:
     return {s.name: (cfg.weight(s), s.epochs) for s in cfg.sources}
 
 
-def test_default_is_the_paper_preset_without_paths():
-    cfg = load_recipe().sample
-    assert cfg.preset == "paper" and cfg.beta == 2.0
-    assert _table(cfg) == {"web": (32, 3), "literature": (16, 3), "encyclopedia": (8, 3), "books": (4, 3), "sft": (1, 1)}
-    assert all(s.path is None for s in cfg.sources)
+def test_default_sources_follow_from_the_run_with_the_paper_preset():
+    from huatuo_ray.sample.job import sampler_config
+
+    recipe = load_recipe(REPO / "configs" / "local.yaml")
+    assert recipe.sample.sources == [] and recipe.sample.preset == "paper" and recipe.sample.beta == 2.0
+    cfg = sampler_config(recipe, {"unify": Path("/u"), "sft": Path("/s")})
+    assert _table(cfg) == {"web": (32, 3), "literature": (16, 3), "encyclopedia": (8, 3), "books": (4, 3),
+                           "sft-medical": (1, 1), "sharegpt": (1, 1)}
+    paths = {s.name: s.path for s in cfg.sources}
+    assert paths["web"] == "/u/release/by_type/web" and paths["sharegpt"] == "/s/sharegpt/kept"
 
 
 def test_release_preset_is_the_public_code():
-    cfg = SamplerConfig(preset="release")
+    cfg = SamplerConfig(preset="release", sources=[{"name": t, "type": t} for t in SOURCE_TYPES])
     assert _table(cfg) == {"web": (32, 1), "literature": (16, 1), "encyclopedia": (8, 1), "books": (4, 1), "sft": (1, 3)}
     assert [PRESETS["release"]["K"][t] for t in ("web", "literature", "encyclopedia", "books", "sft")] == [5, 4, 3, 2, 0]
 

@@ -55,7 +55,7 @@ def local_order(int_sources, tmp_path_factory) -> tuple[Path, list[tuple]]:
 def test_local_output_layout_summary_and_plot(local_order):
     out, seq = local_order
     assert len(seq) == TOTAL and len(set(seq)) == TOTAL  # every (source, epoch, id) exactly once
-    summary = json.loads((out / "_sample.json").read_text())
+    summary = json.loads((out / "stats.json").read_text())
     assert summary["beta"] == 2.0 and summary["seed"] == 7 and summary["engine"] == "local"
     assert [(s["name"], s["K"], s["weight"], s["epochs"], s["items"], s["count"]) for s in summary["sources"]] == [
         ("web", 5, 32.0, 1, 3000, 3000), ("books", 2, 4.0, 2, 1500, 3000), ("sft", 0, 1.0, 3, 400, 1200)]
@@ -124,8 +124,10 @@ def test_input_errors_name_the_source(tmp_path):
         plan(a=tmp_path / "missing" / "*.parquet")
     with pytest.raises(ValueError, match="every source is empty"):
         plan(a=tmp_path / "empty.parquet")
-    with pytest.raises(ValueError, match="without a path: web, literature"):
+    with pytest.raises(ValueError, match="the sampler has no sources"):
         plan_sample(SamplerConfig())
+    with pytest.raises(ValueError, match="without a path: a"):
+        plan_sample(_cfg([{"name": "a", "K": 0}]))
     assert plan(a=tmp_path / "ints.parquet").engine == "local"
     assert plan_sample(_cfg([{"name": "a", "path": str(tmp_path / "ints.parquet"), "K": 0}],
                             local_max_items=1)).engine == "ray"

@@ -129,7 +129,7 @@ def test_job_killed_and_resubmitted_resumes_at_the_next_step(reference, demo_pac
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)   # the driver and the local Ray it started: the whole job
     proc.wait()
-    assert not (run_dir / "summary.json").exists()
+    assert not (run_dir / "stats.json").exists()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     events = read_jsonl(log_dir(run_dir) / "events.jsonl")

@@ -31,7 +31,8 @@ def options(server_url: str, curated: Path, out: Path) -> list[str]:
 
 def check_output(out: Path, segments: int) -> None:
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["segments"] == segments and stats["balanced"] and stats["llm_errors"] == 0
+    assert stats["segments"] == segments and stats["complete"] and stats["llm_errors"] == 0
+    assert stats["counts"]["in"] == segments
     rows = release_rows(out)
     check_release_format(rows)
     assert len(rows) == stats["pairs"]
@@ -43,7 +44,7 @@ def test_cli_unify(llm_server, tmp_path):
     proc = subprocess.run([str(BIN / "huatuo-ray"), "unify", *options(llm_server.base_url, curated, tmp_path / "out")],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "pairs from 4 segments" in proc.stdout
+    assert "4 segments sent to the model ->" in proc.stderr
     check_output(tmp_path / "out", 4)
 
 

@@ -1,0 +1,3 @@
+from huatuo_ray.cli import main
+
+main()

@@ -1,0 +1,174 @@
+"""The helper commands: ``recipe show|validate``, ``density calibrate|score``, ``quality label|train``, ``llm serve``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import yaml
+
+from huatuo_ray.cli.common import (
+    ConfigOpt,
+    SetOpt,
+    density_app,
+    fail,
+    llm_app,
+    load,
+    quality_app,
+    recipe_app,
+    setup_logging,
+)
+
+
+@llm_app.command("serve")
+def llm_serve(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: the recipe's llm.server.port, else a free one).")] = 0,
+) -> None:
+    """Start the local vLLM OpenAI-compatible server (llm.server) and keep it up until Ctrl-C / SIGTERM."""
+    import signal
+    import time
+
+    from huatuo_ray.errors import ServerError
+    from huatuo_ray.llm.server import LocalServer
+
+    setup_logging()
+    cfg = load(config, set_).llm.server
+    if port:
+        cfg = cfg.model_copy(update={"port": port})
+    server = LocalServer(cfg)
+    def _interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server group as Ctrl-C does
+    try:
+        server.start()
+        typer.echo(f"serving {server.model_name} at {server.base_url} (process group {server.proc.pid}, log "
+                   f"{server.log_path}); Ctrl-C stops it",
+                   err=True)
+        typer.echo(f"--set llm.backend=endpoint --set llm.endpoint.base_url={server.base_url} "
+                   f"--set llm.endpoint.model={server.model_name}")
+        while server.proc.poll() is None:
+            time.sleep(1)
+        fail(f"the server exited with {server.proc.returncode}: {server.log_tail(1500)}")
+    except ServerError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@recipe_app.command("show")
+def recipe_show(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved recipe (defaults + file + overrides) as YAML."""
+    typer.echo(yaml.safe_dump(load(config, set_).model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+
+
+@recipe_app.command("validate")
+def recipe_validate(config: Annotated[Path, typer.Argument(help="Recipe YAML file.")], set_: SetOpt = None) -> None:
+    """Validate a recipe; errors name the bad key and value."""
+    load(config, set_)
+    typer.echo(f"{config}: ok")
+
+
+@density_app.command("calibrate")
+def density_calibrate(
+    labelled: Annotated[Path, typer.Argument(help='Labelled JSONL: {"text", "language": "zh"|"en", "label": "medical"|"other"}.')],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    split: Annotated[Optional[str], typer.Option(help="Only rows whose 'split' field equals this (e.g. test).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
+) -> None:
+    """Precision / recall / F1 of the density filter per language, at the recipe's thresholds and over a sweep."""
+    from huatuo_ray.curate.calibrate import calibrate, format_report
+
+    recipe = load(config, set_)
+    try:
+        report = calibrate(labelled, recipe.curate.density, split=split)
+    except (OSError, ValueError) as e:
+        fail(str(e))
+    typer.echo(format_report(report))
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+@density_app.command("score")
+def density_score(
+    text: Annotated[str, typer.Argument(help="The text to score.")],
+    language: Annotated[str, typer.Option(help="zh or en.")] = "zh",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Score one text and show which lexicon terms matched, with their weights."""
+    from huatuo_ray.curate.density import DensityScorer
+
+    dcfg = load(config, set_).curate.density
+    scorer = DensityScorer.from_config(dcfg)
+    s = scorer.score(text, language)
+    verdict = "keep" if s.density >= dcfg.threshold(language) and s.n_terms >= dcfg.matches_needed(language) else "drop"
+    typer.echo(f"density {s.density:.4f} (threshold {dcfg.threshold(language):.3f}), {s.n_terms} distinct terms: {verdict}")
+    for term, weight, count in scorer.explain(text, language):
+        typer.echo(f"  {term}\tweight {weight:.2f}\tx{count}")
+
+
+@quality_app.command("label")
+def quality_label(
+    curated: Annotated[Path, typer.Argument(help="A curation output directory (its kept/*.parquet rows are sampled).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Labelled JSONL to write (input of `quality train`).")],
+    n: Annotated[int, typer.Option("--n", help="Rows to sample and label.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Have the recipe's LLM (llm: section) label sampled segments as advertising / low_quality / good.
+
+    The raw answer is kept on every row; answers naming no label (or several) are counted as unparseable.
+    """
+    from huatuo_ray.curate.quality_label import label_sample
+
+    setup_logging()
+    recipe = load(config, set_)
+    if n <= 0:
+        fail("--n must be positive")
+    if recipe.llm.backend == "vllm_engine":  # generation runs as a Ray Data job
+        from huatuo_ray.runtime import init_ray
+
+        init_ray(recipe.ray)
+    try:
+        summary = label_sample(recipe, curated, output, n, seed)
+    except (OSError, ValueError, RuntimeError) as e:
+        fail(str(e))
+        raise
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary["counts"].items()))
+    typer.echo(f"labelled {summary['sampled']} rows with {summary['model']}: {counts}\n"
+               f"output: {output}   summary: {output}.summary.json   next: huatuo-ray quality train {output} -m MODEL")
+
+
+@quality_app.command("train")
+def quality_train(
+    labelled: Annotated[str, typer.Argument(help='Labelled JSONL {"text", "label"} (from `quality label` or your own); builtin:seed for the demo seed set.')],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Where to write the fastText model (a .json report is written beside it).")],
+    test_fraction: Annotated[float, typer.Option(help="Held-out share of each label.")] = 0.2,
+    epoch: Annotated[int, typer.Option(help="fastText epochs.")] = 25,
+    seed: Annotated[int, typer.Option(help="Seed of the split and of fastText.")] = 0,
+) -> None:
+    """Train the quality classifier with a held-out split and print precision / recall per label."""
+    from huatuo_ray.curate.quality_model import (
+        TrainParams,
+        format_report,
+        train_classifier,
+    )
+
+    if not 0.0 <= test_fraction < 1.0:
+        fail("--test-fraction must be in [0, 1)")
+    try:
+        report = train_classifier(labelled, model, test_fraction, TrainParams(epoch=epoch, seed=seed))
+    except (OSError, ValueError) as e:
+        fail(str(e))
+        raise
+    typer.echo(format_report(report))
+    typer.echo(f"model: {model}   report: {model}.json   use it with --set curate.quality.model={model}")

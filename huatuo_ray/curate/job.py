@@ -1,0 +1,91 @@
+"""The curate step: the recipe's corpus sources through the curation stages (:mod:`huatuo_ray.curate.pipeline`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from huatuo_ray.curate.pipeline import (
+    PRE_DEDUP,
+    corpus_sources,
+    plan_curation,
+    run_curation,
+)
+from huatuo_ray.errors import InputError
+from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.units import list_files
+from huatuo_ray.job import Context, Plan, Step, counts
+from huatuo_ray.ledger import Ledger
+from huatuo_ray.recipe import Recipe
+
+
+def stage_files(recipe: Recipe) -> dict[str, str]:
+    """Files that define the curation stages' behaviour ({setting: local path})."""
+    # PROVISIONAL until the stage registry lands (curate-layout branch): each stage spec declares its files.
+    from huatuo_ray.curate.lexicon import BUILTIN_PREFIX, builtin_path
+
+    cfg, files = recipe.curate, {}
+    if "density" in cfg.stages:
+        for lang, specs in cfg.density.lexicons.items():
+            for i, spec in enumerate(specs):
+                path = spec if isinstance(spec, str) else spec.path
+                files[f"curate.density.lexicons.{lang}.{i}"] = (
+                    str(builtin_path(path[len(BUILTIN_PREFIX):])) if path.startswith(BUILTIN_PREFIX) else path)
+    if "quality" in cfg.stages and cfg.quality.model and not cfg.quality.model.startswith("builtin:"):
+        files["curate.quality.model"] = cfg.quality.model
+    if "dedup" in cfg.stages and os.path.exists(cfg.dedup.model):
+        files["curate.dedup.model"] = cfg.dedup.model
+    return files
+
+
+class CurateStep(Step):
+    name = "curate"
+    summary = "curate the corpus"
+
+    def enabled(self, recipe: Recipe) -> bool:
+        return bool(corpus_sources(recipe))
+
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {"sources": [s.model_dump(mode="json") for s in corpus_sources(recipe)],
+                "curate": recipe.curate.model_dump(mode="json", exclude={"resources"})}
+
+    def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
+        return stage_files(recipe)
+
+    def plan(self, ctx: Context) -> Plan:
+        units = plan_curation(ctx.recipe)
+        files = {u.path: os.path.getsize(u.path) for u in units}
+        stages = ",".join(ctx.recipe.curate.stages) or "no stages"
+        return Plan([u.unit_id for u in units], f"{len(corpus_sources(ctx.recipe))} sources, {len(files)} files, "
+                    f"{sum(files.values()) / 1e6:.1f} MB; stages {stages}", detail=units, inputs=files)
+
+    def units_done(self, ctx: Context, plan: Plan) -> int:
+        final, pre = OutputDir(ctx.output), OutputDir(ctx.output / PRE_DEDUP)
+        return sum(final.is_done(u) or pre.is_done(u) for u in plan.units)
+
+    def problems(self, recipe: Recipe) -> list[str]:
+        out = []
+        for s in corpus_sources(recipe):
+            try:
+                list_files(s)
+            except InputError as e:
+                out.append(str(e))
+        return out
+
+    def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
+        stats = run_curation(ctx.recipe, ctx.output).stats
+        led = stats["ledger"]
+        doc_reasons: dict[str, int] = {}
+        for s in Ledger.from_dict(led).document_stages():
+            s = s.to_dict()
+            for r, n in s["dropped_by_reason"].items():
+                doc_reasons[f"{s['name']}: {r}"] = doc_reasons.get(f"{s['name']}: {r}", 0) + n
+        stats["counts"] = counts(led["kept_documents"], led["dropped_documents"], led["quarantined"],
+                                 out=led["kept_rows"], dropped_by_reason=doc_reasons,
+                                 quarantined_by_reason=led["quarantined_by_reason"], item="documents")
+        return stats
+
+    def describe(self, stats: dict[str, Any]) -> str:
+        c = stats["counts"]
+        return (f"{c['in']:,} documents -> {c['kept']:,} kept ({c['out']:,} segments), {c['dropped']:,} dropped, "
+                f"{c['quarantined']:,} quarantined")

@@ -1,0 +1,27 @@
+"""Finding a step's Parquet inputs: a file, a directory (recursively) or a glob."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from huatuo_ray.errors import InputError
+
+
+def parquet_files(name: str, path: str, allow_none: bool = False) -> list[str]:
+    """Sorted Parquet files of source ``name`` (names starting with '.' or '_' are skipped in a directory).
+
+    No file is an :class:`InputError`, unless ``allow_none`` (a source that may be empty, e.g. a source type
+    that kept no pairs).
+    """
+    p = Path(path)
+    if p.is_file():
+        return [str(p)]
+    if p.is_dir():
+        found = [f for f in p.rglob("*.parquet") if not any(part[0] in "._" for part in f.relative_to(p).parts)]
+    else:
+        found = [Path(f) for f in glob.glob(path, recursive=True) if f.endswith(".parquet") and os.path.isfile(f)]
+    if not found and not allow_none:
+        raise InputError(f"source {name!r}: {path} matches no Parquet file")
+    return sorted(str(f) for f in found)

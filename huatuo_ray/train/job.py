@@ -1,0 +1,98 @@
+"""The train step: Ray Train + DeepSpeed on the packed stream (:mod:`huatuo_ray.train.trainer`).
+
+Its output is the training run directory ``<run.dir>/train/<train.run_name>`` (Ray Train's storage path is the
+folder above it). A run made on another packed stream, or with other learning settings (``max_steps``
+included: it sets the learning-rate schedule), is refused: a new ``train.run_name`` starts a new run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from huatuo_ray import models
+from huatuo_ray.job import Ask, Context, Plan, Step, counts
+from huatuo_ray.pack.job import tokenizer_files
+from huatuo_ray.recipe import Recipe
+from huatuo_ray.train.trainer import check_pack, learning_settings, run_training
+
+
+class TrainStep(Step):
+    name = "train"
+    summary = "train with Ray Train + DeepSpeed ZeRO"
+
+    def upstream(self, recipe: Recipe) -> tuple[str, ...]:
+        return ("pack",)
+
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {"train": learning_settings(recipe.train)}
+
+    def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
+        m = recipe.train.model
+        files = {"train.model.path": m.path} if m.path and Path(m.path).expanduser().exists() else {}
+        if m.tokenizer:
+            files |= tokenizer_files(m.tokenizer, "train.model.tokenizer")
+        return files
+
+    def plan(self, ctx: Context) -> Plan:
+        from huatuo_ray.pack.reader import PackedReader
+
+        reader = PackedReader(ctx.inputs["pack"])
+        cfg = ctx.recipe.train
+        check_pack(cfg, reader)
+        steps = min(reader.num_steps, cfg.max_steps or reader.num_steps)
+        return Plan(["steps"], f"{ctx.inputs['pack']}: {reader.num_steps:,} steps of {reader.global_batch_size} x "
+                    f"{reader.max_seq_len} tokens; training {steps:,} on {cfg.num_workers} workers", detail=reader)
+
+    def problems(self, recipe: Recipe) -> list[str]:
+        t, p, out = recipe.train, recipe.pack, []
+        if t.model.path:
+            out += [m for m in [models.problem(t.model.path, "train.model.path")] if m]
+        if t.model.tokenizer:
+            out += [m for m in [models.problem(t.model.tokenizer, "train.model.tokenizer")] if m]
+        if t.global_batch_size != p.global_batch_size:
+            out.append(f"train.global_batch_size {t.global_batch_size} != pack.global_batch_size {p.global_batch_size}")
+        if t.max_seq_len != p.max_seq_len:
+            out.append(f"train.max_seq_len {t.max_seq_len} != pack.max_seq_len {p.max_seq_len}")
+        return out
+
+    def resources(self, recipe: Recipe) -> list[Ask]:
+        t = recipe.train
+        return [Ask("training workers", t.cpus_per_worker, 1 if t.use_gpu else 0, t.num_workers,
+                    accelerator=t.accelerator_type if t.use_gpu else None)]
+
+    def notes(self, recipe: Recipe) -> list[str]:
+        from huatuo_ray.train.dry_run import dry_run
+
+        t = recipe.train
+        lines = [f"DeepSpeed ZeRO-{t.zero_stage}, {t.precision}; global batch {t.global_batch_size} = micro "
+                 f"{t.micro_batch_size} x accumulation {t.gradient_accumulation_steps} x {t.num_workers} workers"]
+        try:
+            r = dry_run(t)
+        except (ValueError, OSError) as e:
+            return lines + [f"no memory estimate: {e}"]
+        m = r["memory_per_gpu"]
+        lines.append(f"{_params(m['parameters'])} parameters ({r['model']['source']}); per {'GPU' if t.use_gpu else 'worker'}: "
+                     f"model states {m['model_states_gib']:.1f} + activations {m['activations_gib']:.1f} + logits "
+                     f"{m['logits_gib']:.1f} = {m['total_gib']:.1f} GiB"
+                     + (f" ({'fits' if r['fits'] else 'does NOT fit'} in {r['gpu_memory_gib']:.0f} GiB)" if t.use_gpu else ""))
+        return lines
+
+    def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
+        reader = plan.detail
+        cfg = ctx.recipe.train.model_copy(update={"packed": str(ctx.inputs["pack"]),
+                                                  "output": str(ctx.output.parent), "run_name": ctx.output.name})
+        s = run_training(cfg).summary
+        left = reader.num_steps - s["steps"]
+        s["counts"] = counts(s["steps"], left, dropped_by_reason={"beyond train.max_steps": left} if left else {},
+                             item="steps")
+        return s
+
+    def describe(self, stats: dict[str, Any]) -> str:
+        loss = (f", loss {stats['first_loss']:.3f} -> {stats['last_loss']:.3f}" if stats.get("first_loss") is not None
+                else "")
+        return f"{stats['steps']:,} steps trained{loss}; model: {stats.get('model') or '-'}"
+
+
+def _params(n: float) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
