@@ -7,6 +7,7 @@ as YAML, so ``--set curate.segment.max_chars=400`` gives an int).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -180,8 +181,12 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def apply_override(data: dict, assignment: str) -> None:
-    """Apply one ``dotted.key=value`` override to a raw recipe dict (value parsed as YAML)."""
+def apply_override(data: dict, assignment: str, defaults: dict | None = None) -> None:
+    """Apply one ``dotted.key=value`` override to a raw recipe dict (value parsed as YAML).
+
+    A mapping the recipe file leaves out starts from its default (``defaults``: the default recipe as JSON), so
+    ``--set curate.density.min_density.zh=0.1`` changes zh and keeps the default for en.
+    """
     if "=" not in assignment:
         raise RecipeError(f"override {assignment!r} must look like key=value (e.g. curate.segment.max_chars=400)")
     key, raw = assignment.split("=", 1)
@@ -193,13 +198,18 @@ def apply_override(data: dict, assignment: str) -> None:
     except yaml.YAMLError as e:
         raise RecipeError(f"override {key} = {raw!r}: value is not valid YAML ({e})") from None
     node: Any = data
+    default: Any = defaults or {}
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list):
             node = _list_item(node, part, parts[: i + 1])
+            default = None
             continue
         if not isinstance(node, dict):
             raise RecipeError(f"override {key}: {'.'.join(parts[:i])} is not a mapping")
-        node = node.setdefault(part, {})
+        default = default.get(part) if isinstance(default, dict) else None
+        if part not in node:
+            node[part] = copy.deepcopy(default) if isinstance(default, dict) else {}
+        node = node[part]
     last = parts[-1]
     if isinstance(node, list):
         idx = _list_index(node, last, parts)
@@ -241,8 +251,9 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
             raise RecipeError(f"recipe {path} is not valid YAML: {e}") from None
         if not isinstance(data, dict):
             raise RecipeError(f"recipe {path} must be a mapping at the top level, got {type(data).__name__}")
+    defaults = Recipe().model_dump(mode="json") if overrides else None
     for assignment in overrides or []:
-        apply_override(data, assignment)
+        apply_override(data, assignment, defaults)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:

@@ -14,7 +14,7 @@ from huatuo_ray.curate.pipeline import (
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.units import list_files
-from huatuo_ray.job import Context, Plan, Step, counts
+from huatuo_ray.job import Ask, Context, Plan, Step, counts
 from huatuo_ray.ledger import Ledger
 from huatuo_ray.recipe import Recipe
 
@@ -71,6 +71,15 @@ class CurateStep(Step):
             except InputError as e:
                 out.append(str(e))
         return out
+
+    def resources(self, recipe: Recipe) -> list[Ask]:
+        asks = []
+        for name, rt in recipe.curate.resources.items():
+            if rt.actors:
+                asks.append(Ask(f"{name} actors", rt.num_cpus, rt.num_gpus, rt.actors[1], rt.actors[0]))
+            elif rt.num_gpus:
+                asks.append(Ask(f"{name} tasks", rt.num_cpus, rt.num_gpus))
+        return asks
 
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
         stats = run_curation(ctx.recipe, ctx.output).stats

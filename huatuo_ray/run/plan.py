@@ -86,6 +86,7 @@ def plan_rows(runner: Runner, names: list[str]) -> list[StepRow]:
                 row.input = "-"
         else:
             row.input = ", ".join(f"{u}: {d}" for u, d in ctx.inputs.items())
+        row.problems = list(dict.fromkeys(row.problems))  # a missing source is found by problems() and by plan()
         if row.state != "done":
             will_run.add(name)
         rows.append(row)

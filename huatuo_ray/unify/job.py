@@ -19,6 +19,20 @@ from huatuo_ray.unify.pipeline import describe, input_units, pending_units, run_
 RUNTIME = {"actors", "num_cpus", "retry_errors"}  # how fast, not what
 
 
+def endpoint_status(base_url: str, timeout_s: float = 2.0) -> str:
+    """Whether an OpenAI-compatible endpoint answers ``GET /models`` from here (it may live inside the cluster)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}/models", timeout=timeout_s) as r:
+            return f"reachable from here (HTTP {r.status})"
+    except urllib.error.HTTPError as e:
+        return f"reachable from here (HTTP {e.code})"
+    except (urllib.error.URLError, OSError) as e:
+        return f"not reachable from here ({getattr(e, 'reason', e)}); it must be from the cluster"
+
+
 class UnifyStep(Step):
     name = "unify"
     summary = "write question / answer pairs with the LLM"
@@ -86,7 +100,8 @@ class UnifyStep(Step):
         if llm.backend == "local":
             return [f"a local vLLM server is started on the driver's node ({llm.server.model or 'offline SmolLM2'})"]
         if llm.backend == "endpoint":
-            return [f"generation by the endpoint {llm.endpoint.base_url} ({llm.endpoint.model})"]
+            return [f"generation by the endpoint {llm.endpoint.base_url} ({llm.endpoint.model}): "
+                    f"{endpoint_status(llm.endpoint.base_url)}"]
         return []
 
     def discard(self, output: Path) -> None:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from huatuo_ray.errors import LedgerError
-from huatuo_ray.io.atomic import atomic_path, write_parquet_atomic
+from huatuo_ray.io.atomic import atomic_path, write_json_atomic, write_parquet_atomic
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.job import counts
 from huatuo_ray.ledger import Ledger
