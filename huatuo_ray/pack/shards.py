@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from huatuo_ray.io.atomic import atomic_path
+from huatuo_ray.io.packed import shard_dir
 from huatuo_ray.pack.tokenize import IGNORE
 
 
@@ -42,10 +43,6 @@ class ArrayStore:
     ids: np.ndarray
     labels: np.ndarray
     offsets: np.ndarray
-
-
-def shard_dir(root: Path | str, k: int) -> Path:
-    return Path(root) / "steps" / f"shard-{k:05d}"
 
 
 @dataclass

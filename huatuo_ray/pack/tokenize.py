@@ -23,6 +23,7 @@ import numpy as np
 
 from huatuo_ray import models
 from huatuo_ray.conversations import conversation_turns
+from huatuo_ray.llm.local_model import LOCAL_ALIAS
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.template import (
     Template,
@@ -31,7 +32,7 @@ from huatuo_ray.pack.template import (
 )
 
 IGNORE = -100
-LOCAL_TOKENIZER = "local:smollm2"
+LOCAL_TOKENIZER = LOCAL_ALIAS
 
 
 @lru_cache(maxsize=4)

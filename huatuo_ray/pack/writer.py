@@ -26,10 +26,10 @@ import numpy as np
 import pyarrow as pa
 
 from huatuo_ray.io.atomic import write_json_atomic, write_parquet_atomic
+from huatuo_ray.io.packed import FORMAT, MANIFEST, SUCCESS
 from huatuo_ray.ledger import reason_key
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.layout import DROPPED, OUTCOMES, TRUNCATED, Layout
-from huatuo_ray.pack.reader import FORMAT, MANIFEST, SUCCESS
 from huatuo_ray.pack.shards import ShardPieces, TokenStore, write_shard
 
 WriteFn = Callable[..., Any]

@@ -7,12 +7,10 @@ included: it sets the learning-rate schedule), is refused: a new ``train.run_nam
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from huatuo_ray import models
 from huatuo_ray.job import Ask, Context, Plan, Step, counts
-from huatuo_ray.pack.job import tokenizer_files
 from huatuo_ray.recipe import Recipe
 from huatuo_ray.train.trainer import check_pack, learning_settings, run_training
 
@@ -29,13 +27,11 @@ class TrainStep(Step):
 
     def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
         m = recipe.train.model
-        files = {"train.model.path": m.path} if m.path and Path(m.path).expanduser().exists() else {}
-        if m.tokenizer:
-            files |= tokenizer_files(m.tokenizer, "train.model.tokenizer")
-        return files
+        return models.content_files(m.path, "train.model.path") | models.content_files(m.tokenizer,
+                                                                                        "train.model.tokenizer")
 
     def plan(self, ctx: Context) -> Plan:
-        from huatuo_ray.pack.reader import PackedReader
+        from huatuo_ray.io.packed import PackedReader
 
         reader = PackedReader(ctx.inputs["pack"])
         cfg = ctx.recipe.train

@@ -23,7 +23,7 @@ STATE_FILE = "huatuo_state.json"
 
 
 def default_reader_factory(path: str):
-    from huatuo_ray.pack.reader import PackedReader
+    from huatuo_ray.io.packed import PackedReader
 
     return PackedReader(path)
 

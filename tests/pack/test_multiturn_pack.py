@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from huatuo_ray.io.packed import PackedReader
 from huatuo_ray.pack.config import PackConfig
-from huatuo_ray.pack.reader import PackedReader
 from huatuo_ray.pack.shards import ArrayStore
 from huatuo_ray.pack.tokenize import IGNORE, ConversationEncoder
 from huatuo_ray.pack.writer import PackWriter

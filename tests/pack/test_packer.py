@@ -11,9 +11,9 @@ import yaml
 from typer.testing import CliRunner
 
 from huatuo_ray.cli import app
+from huatuo_ray.io.packed import PackedReader
 from huatuo_ray.pack.config import PackConfig
 from huatuo_ray.pack.packer import run_pack
-from huatuo_ray.pack.reader import PackedReader
 from huatuo_ray.sample.config import SamplerConfig
 from huatuo_ray.sample.priority import run_sample
 from tests.conftest import REPO, SFT_SOURCES, local_recipe, run_steps

@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from huatuo_ray.io.packed import PackedReader
 from huatuo_ray.pack.config import PackConfig
-from huatuo_ray.pack.reader import PackedReader
 from huatuo_ray.pack.writer import PackWriter
 from tests.pack.conftest import synthetic_store
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from huatuo_ray.io.packed import PackedDataError, PackedReader, position_ids_from_cu
 from huatuo_ray.pack.config import PackConfig
-from huatuo_ray.pack.reader import PackedDataError, PackedReader, position_ids_from_cu
 from huatuo_ray.pack.writer import PackWriter
 from tests.pack.conftest import synthetic_store
 

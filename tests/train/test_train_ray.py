@@ -31,7 +31,7 @@ def local_train(pack: Path, output: Path, run_name: str, zero_stage: int, **extr
 
 
 def expected_sequence(pack: Path, steps: int) -> list[tuple[int, int, tuple[str, ...]]]:
-    from huatuo_ray.pack.reader import PackedReader
+    from huatuo_ray.io.packed import PackedReader
 
     r = PackedReader(pack)
     out = []

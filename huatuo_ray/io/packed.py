@@ -1,4 +1,4 @@
-"""The trainer's view of a pack directory (the API fixed by PACKED_CONTRACT.md).
+"""The packed stream's format, shared by the pack step (writer) and the train step (reader).
 
 Example::
 
@@ -21,11 +21,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from huatuo_ray.pack.shards import shard_dir
-
 MANIFEST = "_pack.json"
 SUCCESS = "_SUCCESS"
 FORMAT = "huatuo-ray/packed/v1"
+
+
+def shard_dir(root: Path | str, k: int) -> Path:
+    """Shard k of a pack directory: ``steps/shard-<k>/`` (input_ids.npy, labels.npy, sequences.parquet)."""
+    return Path(root) / "steps" / f"shard-{k:05d}"
 
 
 class PackedDataError(RuntimeError):
