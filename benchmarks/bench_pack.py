@@ -35,11 +35,12 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _sft import sft_conversations  # noqa: E402
+
+from huatuo_ray.conversations import CONVERSATION_TYPE, conversation_turns  # noqa: E402
 from huatuo_ray.pack.config import PackConfig  # noqa: E402
-from huatuo_ray.pack.demo import write_demo_pairs  # noqa: E402
 from huatuo_ray.pack.packer import run_pack  # noqa: E402
-from huatuo_ray.pack.sources import CONVERSATION_TYPE, conversations_of, convert_conversations  # noqa: E402
-from huatuo_ray.pack.template import conversation_turns  # noqa: E402
+from huatuo_ray.pack.sources import conversations_of  # noqa: E402
 from huatuo_ray.pack.tokenize import load_tokenizer, make_template  # noqa: E402
 from huatuo_ray.sample.config import SamplerConfig  # noqa: E402
 from huatuo_ray.sample.priority import run_sample  # noqa: E402
@@ -48,15 +49,12 @@ SHARED = REPO.parent / "shared" / "data" / "corpus"
 
 
 def build_inputs(work: Path, items: int) -> list[dict]:
-    """All available conversations, repeated with new ids up to ``items``, as one sft source."""
-    pairs = write_demo_pairs(REPO / "examples" / "demo_corpus", work / "pairs")
-    extra = [str(p) for p in (SHARED / "medical_sft_1K_format.jsonl", SHARED / "sharegpt_zh_1K_format.jsonl")
-             if p.exists()]
-    if extra:
-        convert_conversations(extra, work / "pairs" / "shared", name="shared")
-    tables = [pq.read_table(s["path"], columns=["conversations"]) for s in pairs["sources"]]
-    if extra:
-        tables.append(pq.read_table(work / "pairs" / "shared", columns=["conversations"]))
+    """All available conversations (the demo corpus' and ../shared's SFT data, through the sft step), repeated
+    with new ids up to ``items``, as one sft source."""
+    files = {"demo-medical": REPO / "examples/demo_corpus/sft", "demo-sharegpt": REPO / "examples/demo_corpus/sft_general"}
+    files |= {p.stem.replace("_", "-"): p for p in (SHARED / "medical_sft_1K_format.jsonl",
+                                                     SHARED / "sharegpt_zh_1K_format.jsonl") if p.exists()}
+    tables = [pq.read_table(d, columns=["conversations"]) for d in sft_conversations(work, files).values()]
     convs = pa.concat_tables([t.cast(pa.schema([("conversations", CONVERSATION_TYPE)])) for t in tables])
     reps = -(-items // convs.num_rows)
     table = pa.concat_tables([convs] * reps).slice(0, items)

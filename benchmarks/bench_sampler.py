@@ -250,7 +250,7 @@ def main() -> None:
     ours = run_child("ours-order", runs=args.runs, work=work)
     job = run_child("ours-job", runs=args.runs, work=work)
     ratio = torch_res["seconds"] / ours["seconds"]
-    print(f"\n| run | seconds | M items/s | peak RSS MB (before the call) | vs torch |\n|---|---|---|---|---|")
+    print("\n| run | seconds | M items/s | peak RSS MB (before the call) | vs torch |\n|---|---|---|---|---|")
     for label, r in ((f"torch.multinomial, {torch_res['threads']} threads (torch {torch_res['torch']})", torch_res),
                      ("ours: keys + numpy sort, 1 thread", ours), ("ours: whole local job (Parquet in and out, plot)", job)):
         print(f"| {label} | {r['seconds']:.2f} | {n / r['seconds'] / 1e6:.2f} | {r['peak_mb']:,.0f} ({r['base_mb']:,.0f}) "

@@ -38,19 +38,20 @@ sys.path.insert(0, str(REPO))
 
 
 def make_pack(work: Path, seq_len: int, batch: int, epochs: int) -> Path:
+    from _sft import sft_conversations
+
     from huatuo_ray.llm.local_model import ensure_local_model
     from huatuo_ray.pack.config import PackConfig
     from huatuo_ray.pack.packer import run_pack
-    from huatuo_ray.pack.sources import convert_conversations
     from huatuo_ray.sample.config import SamplerConfig
     from huatuo_ray.sample.priority import run_sample
 
     pack = work / f"pack-{seq_len}-{batch}-{epochs}"
     if (pack / "_SUCCESS").exists():
         return pack
-    convert_conversations([str(REPO / "examples" / "demo_corpus" / "sft")], work / "conv", "sft")
+    kept = sft_conversations(work, {"sft": REPO / "examples" / "demo_corpus" / "sft"})["sft"]
     sampler = SamplerConfig(preset=None, sources=[{"name": "sft", "type": "sft", "K": 0, "epochs": epochs,
-                                                   "path": str(work / "conv" / "conversations.parquet")}])
+                                                   "path": str(kept)}])
     run_sample(sampler, work / f"order-{epochs}")
     run_pack(work / f"order-{epochs}", pack, PackConfig(tokenizer=str(ensure_local_model()), trust_remote_code=False,
                                                         template="chat", max_seq_len=seq_len, global_batch_size=batch),
