@@ -38,7 +38,11 @@ sys.path.insert(0, str(REPO))
 from huatuo_ray.pack.config import PackConfig  # noqa: E402
 from huatuo_ray.pack.demo import write_demo_pairs  # noqa: E402
 from huatuo_ray.pack.packer import run_pack  # noqa: E402
-from huatuo_ray.pack.sources import CONVERSATION_TYPE, conversations_of, convert_conversations  # noqa: E402
+from huatuo_ray.pack.sources import (  # noqa: E402
+    CONVERSATION_TYPE,
+    conversations_of,
+    convert_conversations,
+)
 from huatuo_ray.pack.template import conversation_turns  # noqa: E402
 from huatuo_ray.pack.tokenize import load_tokenizer, make_template  # noqa: E402
 from huatuo_ray.sample.config import SamplerConfig  # noqa: E402

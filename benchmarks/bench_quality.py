@@ -29,10 +29,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
     args = ap.parse_args()
-    from huatuo_ray.curate.quality_model import train_classifier
-    from huatuo_ray.curate.quality_tokens import tokenize
-
     import fasttext
+
+    from huatuo_ray.curate.quality.model import train_classifier
+    from huatuo_ray.curate.quality.tokens import tokenize
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     train_classifier("builtin:seed", tmp / "model.bin")

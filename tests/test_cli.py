@@ -35,14 +35,17 @@ def test_curate_resume_refusal_and_stats(ray_local, tmp_path):
             {"id": "b", "text": "那天傍晚，他骑着马穿过山谷，远处的村庄升起了炊烟。"}, "not an object"]
     src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out)])
+    stages = ["--set", "curate.stages=[density,segment]"]
+    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out), *stages])
     assert res.exit_code == 0, res.output
     assert "input records 3 = kept documents 1 + dropped 1 + quarantined 1" in res.output
-    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out), "--set", "curate.segment.max_chars=100"])
+    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out), *stages,
+                              "--set", "curate.segment.max_chars=100"])
     assert res.exit_code == 2 and "curate.segment.max_chars: 512 -> 100" in res.output
     res = runner.invoke(app, ["stats", str(out)])
     assert res.exit_code == 0 and "density" in res.output
-    res = runner.invoke(app, ["curate", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o2")])
+    res = runner.invoke(app, ["curate", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o2"),
+                              *stages])
     assert res.exit_code == 2 and "matches no file" in res.output
 
 

@@ -74,7 +74,7 @@ def test_cli_connects_to_ray_address(cluster, tmp_path):
     out = tmp_path / "out"
     env = {**cluster["env"], "RAY_ADDRESS": cluster["gcs"]}
     cmd = [str(BIN / "huatuo-ray"), "curate", "--input", str(REPO / "examples/demo_corpus/encyclopedia"),
-           "--output", str(out), "--language", "en"]
+           "--output", str(out), "--language", "en", "--set", "curate.stages=[density,segment]"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"connected to Ray cluster at {cluster['gcs']}" in proc.stderr

@@ -45,8 +45,9 @@ def write_hostile_corpus(root, big_kb: int = 50 * 1024) -> int:
 
 
 def make_recipe(path, unit_bytes=512, **curate) -> Recipe:
+    """A recipe reading ``path`` with the stages that need no model (density, segment) unless told otherwise."""
     return Recipe(sources=[SourceConfig(name="h", path=str(path), type="web", language="detect")],
-                  curate={"unit_bytes": unit_bytes, **curate})
+                  curate={"unit_bytes": unit_bytes, "stages": ["density", "segment"], **curate})
 
 
 def read_kind(out, kind) -> pd.DataFrame:

@@ -37,7 +37,7 @@ def test_placing_in_runs_equals_placing_at_once(fill, overlong):
     rng = np.random.default_rng(0)
     n = rng.integers(1, 40, size=300)
     one = Layout(32, fill, overlong).place(n)
-    lay, got, base = Layout(32, fill, overlong), [], 0
+    lay, got = Layout(32, fill, overlong), []
     for a, b in [(0, 7), (7, 8), (8, 150), (150, 300)]:
         p = lay.place(n[a:b])
         got += [(i + a, *rest) for i, *rest in pieces(p)]
