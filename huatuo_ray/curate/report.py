@@ -11,9 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from huatuo_ray.curate import registry
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.curate.histograms import LENGTH_BIN, LENGTH_BINS, Histograms
-from huatuo_ray.curate.registry import SPECS
 from huatuo_ray.curate.spec import HistogramSpec
 from huatuo_ray.errors import LedgerError
 from huatuo_ray.io.atomic import atomic_path, write_json_atomic
@@ -118,7 +118,7 @@ def write_plots(hist: Histograms, folder: Path, curate: CurateConfig) -> list[st
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for s in SPECS:
+    for s in registry.SPECS:
         for h in s.histograms:
             if hist.scores.get(h.name):
                 written.append(_plot_scores(h, hist.scores[h.name], getattr(curate, s.name), folder / f"{h.name}.png",
