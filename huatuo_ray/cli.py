@@ -375,10 +375,15 @@ def density_score(
 ) -> None:
     """Score one text and show which lexicon terms matched, with their weights."""
     from huatuo_ray.curate.density.stage import DensityFilter
+    from huatuo_ray.errors import HuatuoError
 
     dcfg = _load(config, set_).curate.density
     stage = DensityFilter(dcfg)
-    s, verdict = stage.score_text(text, language)
+    try:
+        s, verdict = stage.score_text(text, language)
+    except HuatuoError as e:  # a lexicon file missing or malformed
+        _fail(str(e))
+        raise
     if s is None:
         _fail(verdict.reason)
     typer.echo(f"density {s.density:.4f} (threshold {dcfg.threshold(language):.3f}), {s.n_terms} distinct terms: "

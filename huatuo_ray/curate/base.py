@@ -18,11 +18,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from huatuo_ray.errors import LedgerError
 
 if TYPE_CHECKING:
+    from huatuo_ray.curate.config import CurateConfig
     from huatuo_ray.io.output import OutputDir
 
 
@@ -123,7 +124,7 @@ class GlobalStage(ABC):
         """Check on the driver, before any Ray job, what :meth:`run` will need (e.g. find its model)."""
 
     @abstractmethod
-    def run(self, curate: Any, staged: OutputDir, out: OutputDir, unit_ids: list[str]) -> dict:
+    def run(self, curate: CurateConfig, staged: OutputDir, out: OutputDir, unit_ids: list[str]) -> dict:
         """Process every unit of ``staged`` into ``out`` (resumable); returns the summary for stats.json."""
 
     @abstractmethod

@@ -220,14 +220,16 @@ def run_curation(
         raise ValueError("two work units share an id: are two sources reading the same files?")
     out_dir = OutputDir(output)
     fingerprint, affecting = recipe.fingerprint("sources", "curate"), recipe.output_affecting("sources", "curate")
+    # a global stage (always last) needs every record: the unit stages write into its staging folder, then it
+    # writes the final output
+    final = _global_stage(run_stages, recipe.curate)
+    if final and (overwrite or not all(out_dir.is_done(u) for u in unit_ids)):
+        final.setup()  # e.g. find its model now, before anything is written or run
     if overwrite:
         for s in SPECS:
             if s.kind == "global":
                 build_stage(s.name, recipe.curate).remove_state(out_dir.root)
     done_before = out_dir.prepare("curate", fingerprint, affecting, unit_ids, overwrite)
-    # a global stage (always last) needs every record: the unit stages write into its staging folder, then it
-    # writes the final output
-    final = _global_stage(run_stages, recipe.curate)
     unit_stages = [s for s in run_stages if spec(s).kind == "unit"]
     unit_dir = OutputDir(out_dir.root / final.staging) if final else out_dir
     if final:
@@ -235,8 +237,6 @@ def run_curation(
     pending = [u for u in units if not out_dir.is_done(u.unit_id) and not unit_dir.is_done(u.unit_id)]
     log.info("curate: %d work units, %d already done, %d to run; stages: %s",
              len(units), done_before, len(pending), ",".join(run_stages) or "(none)")
-    if final and not all(out_dir.is_done(u) for u in unit_ids):
-        final.setup()  # e.g. find its model now, not after the unit stages have run
     if pending:
         _execute(recipe, unit_stages, pending, unit_dir, progress_every_s)
     extra = {final.name: final.run(recipe.curate, unit_dir, out_dir, unit_ids)} if final else None
@@ -253,8 +253,8 @@ def _global_stage(run_stages: list[str], curate: CurateConfig) -> GlobalStage | 
 
 def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir, every_s: float) -> None:
     recipe_json = recipe.model_dump_json()
-    curate_json = recipe.curate.model_dump_json()
     curate = recipe.curate
+    curate_json = curate.model_dump_json()
     states = share_stage_states(run_stages, curate)
     ds = ray.data.from_items([{"unit": json.dumps(u.to_dict())} for u in pending], override_num_blocks=len(pending))
     ds = ds.map_batches(read_units, batch_size=1, batch_format="numpy", fn_kwargs={"recipe_json": recipe_json},
@@ -270,7 +270,7 @@ def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out
                                 fn_kwargs={"name": name, "curate_json": curate_json, "state_ref": states.get(name)},
                                 **args)
     ds = ds.map_batches(write_units, batch_size=1, batch_format="numpy",
-                        fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": recipe.curate.keep_dropped_text},
+                        fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": curate.keep_dropped_text},
                         **_ray_args(curate.runtime("write")))
     progress = _Progress(len(pending), every_s)
     for row in ds.iter_rows():

@@ -54,6 +54,7 @@ def test_default_dedup_model_missing_names_the_setting(corpus, tmp_path, offline
     msg = str(e.value)
     assert msg.startswith(f"curate.dedup.model = {HUB_MODEL!r}: not on this machine")
     assert f"curate.dedup.model={OFFLINE_MODEL}" in msg and "huggingface.co" not in msg
+    assert not (tmp_path / "out").exists()  # nothing written: rerunning with another model is not a changed run
 
 
 def test_dedup_error_comes_before_the_unit_stages(corpus, tmp_path, offline, no_ray_job):

@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import ray
@@ -42,6 +42,9 @@ from huatuo_ray.curate.dedup.search import search_bucket
 from huatuo_ray.curate.dedup.summary import summarize
 from huatuo_ray.io.atomic import save_npy_atomic, write_json_atomic
 from huatuo_ray.io.output import OutputDir
+
+if TYPE_CHECKING:
+    from huatuo_ray.curate.config import CurateConfig
 
 
 def _wait_all(refs: list, what: str, every_s: float = 5.0) -> list:
@@ -75,7 +78,7 @@ class SemanticDedup(GlobalStage):
     def remove_state(self, root: Path) -> None:
         remove_state(root)
 
-    def run(self, curate: Any, staged: OutputDir, out: OutputDir, unit_ids: list[str]) -> dict:
+    def run(self, curate: CurateConfig, staged: OutputDir, out: OutputDir, unit_ids: list[str]) -> dict:
         """Dedup the kept rows of every unit of ``staged`` into ``out`` (resumable; see the module docstring)."""
         cfg = self.config
         work = out.root / WORK
