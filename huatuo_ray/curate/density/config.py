@@ -115,7 +115,6 @@ class DensityConfig(BaseModel):
         return self.min_matches.get(language, 1)
 
 
-
 LEXICON_HINT = ("Give an existing UTF-8 term list (one term per line, optional TAB + weight), or a packaged one: "
                 "builtin:zh_thuocl_medical.tsv, builtin:en_wikidata_disease.tsv, builtin:en_wikidata_other.tsv, "
                 "builtin:en_clinical_general.tsv.")
