@@ -61,7 +61,7 @@ def main() -> None:
             for i, (lang, t) in enumerate(docs[f * per_file:(f + 1) * per_file]):
                 fh.write(json.dumps({"id": f"{f}-{i}", "text": t, "language": lang}, ensure_ascii=False) + "\n")
 
-    from huatuo_ray.curate.density import DensityScorer
+    from huatuo_ray.curate.density.scorer import DensityScorer
     from huatuo_ray.recipe import Recipe, SourceConfig
 
     recipe = Recipe(sources=[SourceConfig(name="bench", path=str(tmp / "in"), type="web", language="detect")],

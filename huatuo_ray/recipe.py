@@ -2,7 +2,7 @@
 
 One YAML file describes a run. Defaults reproduce the HuatuoGPT-II paper; every value can be
 overridden for one run from the command line with ``--set dotted.key=value`` (the value is parsed
-as YAML, so ``--set curate.segment.max_chars=400`` gives an int).
+as YAML, so ``--set train.max_steps=400`` gives an int).
 """
 
 from __future__ import annotations
@@ -16,10 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from huatuo_ray.curate.dedup_config import DedupConfig
-from huatuo_ray.curate.density import DensityConfig
-from huatuo_ray.curate.quality import QualityConfig
-from huatuo_ray.curate.segment import SegmentConfig
+from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.errors import RecipeError
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
@@ -33,8 +30,6 @@ SourceType = Literal["web", "literature", "encyclopedia", "books", "sft"]
 SFT_TYPE = "sft"  # sources of this type bypass curation and unification (the sft step)
 Language = Literal["zh", "en", "detect"]
 InputFormat = Literal["auto", "jsonl", "parquet", "text", "text_blocks", "conversations"]
-CURATION_STAGES = ("density", "segment")  # the default stage list
-ALL_CURATION_STAGES = ("density", "segment", "quality", "dedup")
 
 
 class _Strict(BaseModel):
@@ -58,59 +53,6 @@ class SourceConfig(_Strict):
     @classmethod
     def _name_is_simple(cls, v: str) -> str:
         return check_source_name(v)
-
-
-class StageRuntime(_Strict):
-    """How one stage maps onto Ray: tasks (default, fused with neighbours) or an actor pool."""
-
-    num_cpus: float = Field(1.0, gt=0)
-    num_gpus: float = Field(0.0, ge=0)
-    actors: tuple[int, int] | None = Field(
-        None, description="(min, max) actor-pool size; null runs the stage as Ray tasks."
-    )
-
-
-class CurateConfig(_Strict):
-    """The curation job: which stages run, in which order, with what settings."""
-
-    stages: list[Literal["density", "segment", "quality", "dedup"]] = Field(
-        default_factory=lambda: list(CURATION_STAGES),
-        description="Curation stages, in order (dedup, a global stage, must come last).",
-    )
-    density: DensityConfig = Field(default_factory=DensityConfig)
-    segment: SegmentConfig = Field(default_factory=SegmentConfig)
-    quality: QualityConfig = Field(default_factory=QualityConfig)
-    dedup: DedupConfig = Field(default_factory=DedupConfig)
-    unit_bytes: int = Field(
-        32 * 1024 * 1024, gt=0, description="Uncompressed JSONL files are split into work units of about this size."
-    )
-    parquet_rows_per_unit: int = Field(100_000, gt=0, description="Parquet row groups are grouped up to this many rows.")
-    max_record_bytes: int = Field(
-        64 * 1024 * 1024, gt=0, description="Records larger than this are quarantined instead of processed."
-    )
-    keep_dropped_text: bool = Field(True, description="Store the text of dropped records in dropped/ for audit.")
-    excerpt_chars: int = Field(300, ge=0, description="Length of the raw excerpt kept with quarantined records.")
-    resources: dict[str, StageRuntime] = Field(
-        default_factory=dict, description="Per-stage Ray resources, keyed by stage name (read, density, segment, quality, "
-        "write; embed: the dedup embedding actors; dedup: the dedup k-means and cluster tasks).",
-    )
-
-    @field_validator("stages")
-    @classmethod
-    def _stages_unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"stages must not repeat: {v}")
-        if "dedup" in v and v[-1] != "dedup":
-            raise ValueError(f"dedup needs every record, so it must be the last stage: {v}")
-        return v
-
-    @field_validator("resources")
-    @classmethod
-    def _known_resource_keys(cls, v: dict[str, StageRuntime]) -> dict[str, StageRuntime]:
-        unknown = set(v) - {"read", "write", "embed", *ALL_CURATION_STAGES}
-        if unknown:
-            raise ValueError(f"unknown stage(s) in resources: {sorted(unknown)}")
-        return v
 
 
 class RayConfig(_Strict):
@@ -185,10 +127,10 @@ def apply_override(data: dict, assignment: str, defaults: dict | None = None) ->
     """Apply one ``dotted.key=value`` override to a raw recipe dict (value parsed as YAML).
 
     A mapping the recipe file leaves out starts from its default (``defaults``: the default recipe as JSON), so
-    ``--set curate.density.min_density.zh=0.1`` changes zh and keeps the default for en.
+    ``--set llm.server.env.X=1`` adds X and keeps the default server environment.
     """
     if "=" not in assignment:
-        raise RecipeError(f"override {assignment!r} must look like key=value (e.g. curate.segment.max_chars=400)")
+        raise RecipeError(f"override {assignment!r} must look like key=value (e.g. train.max_steps=400)")
     key, raw = assignment.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):

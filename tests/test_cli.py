@@ -6,9 +6,9 @@ from typer.testing import CliRunner
 from huatuo_ray.cli import app
 
 runner = CliRunner()
-SUBCOMMANDS = [[], ["curate"], ["demo"], ["stats"], ["recipe"], ["recipe", "show"], ["recipe", "validate"],
-               ["density"], ["density", "calibrate"], ["density", "score"], ["quality"], ["quality", "label"],
-               ["quality", "train"]]
+SUBCOMMANDS = [[], ["run"], ["demo"], ["stats"], ["sft"], ["curate"], ["unify"], ["sample"], ["pack"], ["train"],
+               ["recipe"], ["recipe", "show"], ["recipe", "validate"], ["density"], ["density", "calibrate"],
+               ["density", "score"], ["quality"], ["quality", "label"], ["quality", "train"], ["llm"], ["llm", "serve"]]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "root")
@@ -35,14 +35,18 @@ def test_curate_resume_refusal_and_stats(ray_local, tmp_path):
             {"id": "b", "text": "那天傍晚，他骑着马穿过山谷，远处的村庄升起了炊烟。"}, "not an object"]
     src.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out)])
+    stages = ["--set", "curate.stages=[density,segment]"]
+    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out), *stages])
     assert res.exit_code == 0, res.output
     assert "input records 3 = kept documents 1 + dropped 1 + quarantined 1" in res.output
-    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out), "--set", "curate.segment.max_chars=100"])
+    res = runner.invoke(app, ["curate", "--input", str(src), "--output", str(out), *stages,
+                              "--set", "curate.segment.max_chars=100"])
     assert res.exit_code == 2 and "curate.segment.max_chars: 512 -> 100" in res.output
+    assert "Traceback" not in res.output and res.output.startswith("error: ")  # one message, no traceback
     res = runner.invoke(app, ["stats", str(out)])
-    assert res.exit_code == 0 and "density" in res.output
-    res = runner.invoke(app, ["curate", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o2")])
+    assert res.exit_code == 0 and "density" in res.output and "input records 3 =" in res.output
+    res = runner.invoke(app, ["curate", "--input", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o2"),
+                              *stages])
     assert res.exit_code == 2 and "matches no file" in res.output
 
 

@@ -74,7 +74,7 @@ def test_cli_connects_to_ray_address(cluster, tmp_path):
     out = tmp_path / "out"
     env = {**cluster["env"], "RAY_ADDRESS": cluster["gcs"]}
     cmd = [str(BIN / "huatuo-ray"), "curate", "--input", str(REPO / "examples/demo_corpus/encyclopedia"),
-           "--output", str(out), "--language", "en"]
+           "--output", str(out), "--language", "en", "--set", "curate.stages=[density,segment]"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"connected to Ray cluster at {cluster['gcs']}" in proc.stderr
@@ -93,5 +93,8 @@ def test_cluster_manifests_match_the_package():
     launcher = yaml.safe_load((REPO / "cluster/ray-cluster-aws.yaml").read_text())
     assert launcher["docker"]["image"].startswith(f"rayproject/ray:{version}")
     assert f"rayproject/ray:{version}" in (REPO / "cluster/Dockerfile").read_text()
-    job = yaml.safe_load((REPO / "cluster/kuberay/rayjob-curate.yaml").read_text())
-    assert "jobs/curate.py" in job["spec"]["entrypoint"]
+    for name, entry in (("rayjob-curate.yaml", "jobs/curate.py"), ("rayjob-run.yaml", "jobs/run.py")):
+        job = yaml.safe_load((REPO / "cluster/kuberay" / name).read_text())
+        assert entry in job["spec"]["entrypoint"] and job["spec"]["clusterSelector"]["ray.io/cluster"] == \
+            rc["metadata"]["name"]
+        assert (REPO / job["spec"]["entrypoint"].split()[1]).exists() and (REPO / job["spec"]["entrypoint"].split()[3]).exists()

@@ -39,7 +39,7 @@ def corpus(tmp_path_factory) -> Path:
 
 def command(corpus: Path, out: Path) -> list[str]:
     return [*CLI, "curate", "--input", str(corpus), "--output", str(out), "--set", "curate.unit_bytes=60000",
-            "--set", "ray.num_cpus=2"]
+            "--set", "curate.stages=[density,segment]", "--set", "ray.num_cpus=2"]
 
 
 def run_to_end(cmd: list[str]) -> None:

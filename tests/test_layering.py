@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_imports_point_one_way():
-    """command line -> run -> steps -> shared parts; steps never import each other; the recipe loads no engine."""
+    """command line -> run -> steps -> shared parts; steps never import each other."""
     lint = Path(sys.executable).parent / "lint-imports"
     proc = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

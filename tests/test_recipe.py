@@ -9,7 +9,7 @@ REPO_CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "conf
 
 def test_defaults_validate_and_follow_the_paper():
     r = load_recipe()
-    assert r.curate.stages == ["density", "segment"]
+    assert r.curate.stages == ["density", "segment", "quality", "dedup"]
     assert 400 <= r.curate.segment.max_chars <= 600  # the released code's 400/600-char source windows
 
 

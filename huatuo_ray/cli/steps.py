@@ -56,7 +56,7 @@ def curate(
 
     Rerunning the same command resumes: finished work units are skipped.
     """
-    from huatuo_ray.curate.stages import select_stages
+    from huatuo_ray.curate.registry import select_stages
 
     recipe = load(config, set_)
     if input:

@@ -84,7 +84,7 @@ def density_calibrate(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Precision / recall / F1 of the density filter per language, at the recipe's thresholds and over a sweep."""
-    from huatuo_ray.curate.calibrate import calibrate, format_report
+    from huatuo_ray.curate.density.calibrate import calibrate, format_report
 
     recipe = load(config, set_)
     try:
@@ -104,14 +104,16 @@ def density_score(
     set_: SetOpt = None,
 ) -> None:
     """Score one text and show which lexicon terms matched, with their weights."""
-    from huatuo_ray.curate.density import DensityScorer
+    from huatuo_ray.curate.density.stage import DensityFilter
 
     dcfg = load(config, set_).curate.density
-    scorer = DensityScorer.from_config(dcfg)
-    s = scorer.score(text, language)
-    verdict = "keep" if s.density >= dcfg.threshold(language) and s.n_terms >= dcfg.matches_needed(language) else "drop"
-    typer.echo(f"density {s.density:.4f} (threshold {dcfg.threshold(language):.3f}), {s.n_terms} distinct terms: {verdict}")
-    for term, weight, count in scorer.explain(text, language):
+    stage = DensityFilter(dcfg)
+    s, verdict = stage.score_text(text, language)  # a missing or malformed lexicon: the error family, one message
+    if s is None:
+        fail(verdict.reason)
+    typer.echo(f"density {s.density:.4f} (threshold {dcfg.threshold(language):.3f}), {s.n_terms} distinct terms: "
+               f"{'keep' if verdict.keep else 'drop'}")
+    for term, weight, count in stage.scorer.explain(text, language):
         typer.echo(f"  {term}\tweight {weight:.2f}\tx{count}")
 
 
@@ -128,7 +130,7 @@ def quality_label(
 
     The raw answer is kept on every row; answers naming no label (or several) are counted as unparseable.
     """
-    from huatuo_ray.curate.quality_label import label_sample
+    from huatuo_ray.curate.quality.label import label_sample
 
     setup_logging()
     recipe = load(config, set_)
@@ -157,7 +159,7 @@ def quality_train(
     seed: Annotated[int, typer.Option(help="Seed of the split and of fastText.")] = 0,
 ) -> None:
     """Train the quality classifier with a held-out split and print precision / recall per label."""
-    from huatuo_ray.curate.quality_model import (
+    from huatuo_ray.curate.quality.model import (
         TrainParams,
         format_report,
         train_classifier,

@@ -1,8 +1,12 @@
-"""The stage protocol every curation stage implements.
+"""The protocols curation stages implement.
 
-A stage receives the documents of one work unit as a list of plain dicts and returns what it keeps
-and what it drops (each dropped record carrying a ``reason``). Stages never lose a record: the
-pipeline checks ``len(docs) == kept_inputs + len(dropped)`` for every call.
+A *unit* stage (:class:`CurationStage`) receives the documents of one work unit as a list of plain dicts and
+returns what it keeps and what it drops (each dropped record carrying a ``reason``). Stages never lose a
+record: the pipeline checks ``len(docs) == kept_inputs + len(dropped)`` for every call. A filter
+(:class:`FilterStage`) only judges documents; its base class turns the verdicts into kept and dropped lists.
+
+A *global* stage (:class:`GlobalStage`) needs the output of every unit at once (semantic dedup): it runs after
+the unit stages, reading what they wrote, and writes the final output itself.
 
 Record keys shared by every stage:
   id, text, source, source_type, language ("zh" | "en"), path
@@ -13,7 +17,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
+
+from huatuo_ray.errors import LedgerError
+
+if TYPE_CHECKING:
+    from huatuo_ray.curate.config import CurateConfig
+    from huatuo_ray.io.output import OutputDir
 
 
 @dataclass
@@ -23,7 +34,7 @@ class StageOutput:
     kept: output records (a 1:N stage such as segmentation may emit several per input).
     dropped: input records the stage rejected, each with a ``reason`` key.
     kept_inputs: how many *input* records were kept (equals len(kept) for 1:1 stages).
-    counters: extra named counts for the ledger (e.g. ``hard_splits``).
+    counters: extra named counts for the ledger (e.g. ``hard_splits``), as declared in the stage's spec.
     """
 
     kept: list[dict] = field(default_factory=list)
@@ -32,19 +43,21 @@ class StageOutput:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class StageResources:
-    """What one worker of a stage needs (NeMo Curator style); the pipeline maps it onto Ray Data."""
+class Verdict(NamedTuple):
+    """A filter's decision on one document: keep it, or drop it for ``reason`` (counted under ``counter``)."""
 
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
+    keep: bool
+    reason: str | None = None
+    counter: str | None = None
+
+
+KEEP = Verdict(True)
 
 
 class CurationStage(ABC):
-    """A curation stage: ``setup`` once per worker, then ``process`` per work unit."""
+    """A unit stage: ``setup`` once per worker, then ``process`` per work unit."""
 
     name: ClassVar[str]
-    resources: ClassVar[StageResources] = StageResources()
 
     def setup(self) -> None:
         """Load heavy state (automata, models). Called once per worker before ``process``."""
@@ -66,20 +79,54 @@ class CurationStage(ABC):
 
 
 class FilterStage(CurationStage):
-    """A 1:1 stage that only decides keep/drop (datatrove style): implement ``filter``."""
+    """A 1:1 stage that only decides keep/drop (datatrove style): implement ``judge``.
+
+    ``judge`` sees a whole unit at once, so a filter can score it in one batch; it may annotate the documents.
+    """
 
     @abstractmethod
+    def judge(self, docs: list[dict]) -> list[Verdict]:
+        """One verdict per document, in order."""
+
     def filter(self, doc: dict) -> tuple[bool, str | None]:
-        """Return (True, None) to keep ``doc`` or (False, reason) to drop it. May annotate ``doc``."""
+        """(True, None) to keep one document or (False, reason) to drop it, annotating it as ``judge`` does."""
+        keep, reason, _ = self.judge([doc])[0]
+        return keep, reason
 
     def process(self, docs: list[dict]) -> StageOutput:
+        verdicts = self.judge(docs)
+        if len(verdicts) != len(docs):
+            raise LedgerError(f"stage {self.name}: {len(verdicts)} verdicts for {len(docs)} documents")
         out = StageOutput()
-        for doc in docs:
-            keep, reason = self.filter(doc)
+        for doc, (keep, reason, counter) in zip(docs, verdicts):
             if keep:
                 out.kept.append(doc)
-            else:
-                doc["reason"] = reason or "filtered"
-                out.dropped.append(doc)
+                continue
+            doc["reason"] = reason or "filtered"
+            out.dropped.append(doc)
+            if counter:
+                out.counters[counter] = out.counters.get(counter, 0) + 1
         out.kept_inputs = len(out.kept)
         return out
+
+
+class GlobalStage(ABC):
+    """A stage over the whole output of the unit stages; always the last stage of a run.
+
+    The unit stages write into ``<output>/<staging>/`` (the usual layout, with markers); :meth:`run` then
+    writes the final ``kept/``, ``dropped/``, ``quarantined/`` files and markers of every unit.
+    """
+
+    name: ClassVar[str]
+    staging: ClassVar[str]
+
+    def setup(self) -> None:
+        """Check on the driver, before any Ray job, what :meth:`run` will need (e.g. find its model)."""
+
+    @abstractmethod
+    def run(self, curate: CurateConfig, staged: OutputDir, out: OutputDir, unit_ids: list[str]) -> dict:
+        """Process every unit of ``staged`` into ``out`` (resumable); returns the summary for stats.json."""
+
+    @abstractmethod
+    def remove_state(self, root: Path) -> None:
+        """Forget every intermediate the stage keeps under the output directory ``root`` (for --overwrite)."""

@@ -5,37 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from huatuo_ray.curate import registry
 from huatuo_ray.curate.pipeline import (
-    PRE_DEDUP,
     corpus_sources,
     plan_curation,
     run_curation,
+    units_done,
 )
 from huatuo_ray.errors import InputError
-from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.units import list_files
 from huatuo_ray.job import Ask, Context, Plan, Step, counts
 from huatuo_ray.ledger import Ledger
 from huatuo_ray.recipe import Recipe
-
-
-def stage_files(recipe: Recipe) -> dict[str, str]:
-    """Files that define the curation stages' behaviour ({setting: local path})."""
-    # PROVISIONAL until the stage registry lands (curate-layout branch): each stage spec declares its files.
-    from huatuo_ray.curate.lexicon import BUILTIN_PREFIX, builtin_path
-
-    cfg, files = recipe.curate, {}
-    if "density" in cfg.stages:
-        for lang, specs in cfg.density.lexicons.items():
-            for i, spec in enumerate(specs):
-                path = spec if isinstance(spec, str) else spec.path
-                files[f"curate.density.lexicons.{lang}.{i}"] = (
-                    str(builtin_path(path[len(BUILTIN_PREFIX):])) if path.startswith(BUILTIN_PREFIX) else path)
-    if "quality" in cfg.stages and cfg.quality.model and not cfg.quality.model.startswith("builtin:"):
-        files["curate.quality.model"] = cfg.quality.model
-    if "dedup" in cfg.stages and os.path.exists(cfg.dedup.model):
-        files["curate.dedup.model"] = cfg.dedup.model
-    return files
 
 
 class CurateStep(Step):
@@ -50,7 +31,7 @@ class CurateStep(Step):
                 "curate": recipe.curate.model_dump(mode="json", exclude={"resources"})}
 
     def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
-        return stage_files(recipe)
+        return registry.behaviour_files(recipe.curate)
 
     def plan(self, ctx: Context) -> Plan:
         units = plan_curation(ctx.recipe)
@@ -60,8 +41,7 @@ class CurateStep(Step):
                     f"{sum(files.values()) / 1e6:.1f} MB; stages {stages}", detail=units, inputs=files)
 
     def units_done(self, ctx: Context, plan: Plan) -> int:
-        final, pre = OutputDir(ctx.output), OutputDir(ctx.output / PRE_DEDUP)
-        return sum(final.is_done(u) or pre.is_done(u) for u in plan.units)
+        return units_done(ctx.recipe, ctx.output, plan.units)
 
     def problems(self, recipe: Recipe) -> list[str]:
         out = []
@@ -70,7 +50,7 @@ class CurateStep(Step):
                 list_files(s)
             except InputError as e:
                 out.append(str(e))
-        return out
+        return out + registry.problems(recipe.curate)
 
     def resources(self, recipe: Recipe) -> list[Ask]:
         asks = []

@@ -5,7 +5,8 @@ Each row of the Ray Dataset is one work unit carried between operators as a pick
 between stages: a unit is never split across blocks, so the writer can commit it atomically with
 a completion marker, while Ray Data streams, schedules and retries units across the cluster.
 Each stage is its own ``map_batches`` operator, as Ray tasks (fused with its neighbours) or as an
-actor pool with its own CPU/GPU resources, as the recipe says.
+actor pool with its own CPU/GPU resources, as the recipe says. A global stage (registered with
+``kind="global"``, always last) then reads what the unit stages wrote and writes the final output.
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ from typing import Any
 import numpy as np
 import ray
 
-from huatuo_ray.curate.dedup import PRE_DEDUP, remove_dedup_state, run_dedup
+from huatuo_ray.curate.base import GlobalStage
+from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.curate.histograms import Histograms
-from huatuo_ray.curate.stages import build_stage, select_stages
+from huatuo_ray.curate.registry import SPECS, build_stage, select_stages, spec
+from huatuo_ray.curate.spec import StageRuntime
 from huatuo_ray.errors import InputError, LedgerError
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.readers import read_unit
 from huatuo_ray.io.units import WorkUnit, plan_units
 from huatuo_ray.ledger import Ledger, reason_key
-from huatuo_ray.recipe import SFT_TYPE, CurateConfig, Recipe, StageRuntime
+from huatuo_ray.recipe import SFT_TYPE, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +68,15 @@ def _stage(name: str, curate_json: str, state_ref: ray.ObjectRef | None = None):
 
 
 def share_stage_states(names: list[str], curate: CurateConfig) -> dict[str, ray.ObjectRef]:
-    """Build each stage's heavy state once on the driver and put it in the object store."""
-    refs = {}
-    for name in names:
-        stage = build_stage(name, curate)
+    """Build each stage's heavy state once on the driver and put it in the object store.
+
+    Every stage is set up before anything goes to Ray, so a missing model or lexicon fails here, at once.
+    """
+    stages = [build_stage(name, curate) for name in names]
+    for stage in stages:
         stage.setup()
-        state = stage.shared_state()
-        if state is not None:
-            refs[name] = ray.put(state)
-    return refs
+    states = {stage.name: stage.shared_state() for stage in stages}
+    return {name: ray.put(state) for name, state in states.items() if state is not None}
 
 
 # --- operators -------------------------------------------------------------------------------
@@ -125,13 +128,14 @@ def apply_stage(
                 f"stage {name} on unit {WorkUnit(**p['unit']).unit_id}: {len(docs)} in != "
                 f"{res.kept_inputs} kept + {len(res.dropped)} dropped"
             )
-        ledger = Ledger.from_dict(p["ledger"])
-        count = ledger.stage(name)
-        count.rows_in, count.kept_in, count.rows_out = len(docs), res.kept_inputs, len(res.kept)
+        undeclared = set(res.counters) - set(spec(name).counters)
+        if undeclared:
+            raise LedgerError(f"stage {name} reports counters its spec does not declare: {sorted(undeclared)}")
         for d in res.dropped:
             d["stage"] = name
-            count.dropped[reason_key(d.get("reason") or "dropped")] += 1
-        count.counters.update(res.counters)
+        ledger = Ledger.from_dict(p["ledger"])
+        ledger.record(name, len(docs), res.kept_inputs, len(res.kept),
+                      [d.get("reason") or "dropped" for d in res.dropped], res.counters)
         hist = Histograms.from_dict(p["hist"])
         hist.observe_stage(name, res.kept, res.dropped)
         p.update(docs=res.kept, ledger=ledger.to_dict(), hist=hist.to_dict())
@@ -177,11 +181,8 @@ class _StageActor:
         return apply_stage(batch, self.name, self.curate_json, self.state_ref)
 
 
-def _ray_args(rt: StageRuntime | None) -> dict[str, Any]:
-    rt = rt or StageRuntime()
-    args: dict[str, Any] = {"num_cpus": rt.num_cpus}
-    if rt.num_gpus:
-        args["num_gpus"] = rt.num_gpus
+def _ray_args(rt: StageRuntime) -> dict[str, Any]:
+    args: dict[str, Any] = rt.task_options()
     if rt.actors:
         args["compute"] = ray.data.ActorPoolStrategy(min_size=rt.actors[0], max_size=rt.actors[1])
     return args
@@ -235,36 +236,55 @@ def run_curation(
     units = plan_curation(recipe)
     unit_ids = [u.unit_id for u in units]
     out_dir = OutputDir(output)
+    # a global stage (always last) needs every record: the unit stages write into its staging folder, then it
+    # writes the final output
+    final = _global_stage(run_stages, recipe.curate)
+    if final and (overwrite or not all(out_dir.is_done(u) for u in unit_ids)):
+        final.setup()  # e.g. find its model now, before anything is written or run
     if overwrite:
         out_dir.clear()
-        remove_dedup_state(out_dir.root)
+        for s in SPECS:
+            if s.kind == "global":
+                build_stage(s.name, recipe.curate).remove_state(out_dir.root)
     done_before = out_dir.open(unit_ids)
-    # dedup is global: the per-unit stages write into _pre_dedup/, then dedup writes the final output
-    global_dedup = "dedup" in run_stages
-    unit_stages = [s for s in run_stages if s != "dedup"]
-    unit_dir = OutputDir(out_dir.root / PRE_DEDUP) if global_dedup else out_dir
-    if global_dedup:
+    unit_stages = [s for s in run_stages if spec(s).kind == "unit"]
+    unit_dir = OutputDir(out_dir.root / final.staging) if final else out_dir
+    if final:
         unit_dir.open(unit_ids)
     pending = [u for u in units if not out_dir.is_done(u.unit_id) and not unit_dir.is_done(u.unit_id)]
     log.info("curate: %d work units, %d already done, %d to run; stages: %s",
              len(units), done_before, len(pending), ",".join(run_stages) or "(none)")
     if pending:
         _execute(recipe, unit_stages, pending, unit_dir, progress_every_s)
-    extra = {"dedup": run_dedup(recipe, unit_dir, out_dir, unit_ids)} if global_dedup else None
+    extra = {final.name: final.run(recipe.curate, unit_dir, out_dir, unit_ids)} if final else None
     stats = finish_run(recipe, run_stages, out_dir, unit_ids, started, done_before, len(pending), extra)
     return CurationResult(Path(output), stats)
 
 
+def units_done(recipe: Recipe, output: str | Path, unit_ids: list[str]) -> int:
+    """Units of ``output`` already committed, in the final output or a global stage's staging folder."""
+    final, out = _global_stage(recipe.curate.stages, recipe.curate), OutputDir(output)
+    staged = OutputDir(out.root / final.staging) if final else out
+    return sum(out.is_done(u) or staged.is_done(u) for u in unit_ids)
+
+
+def _global_stage(run_stages: list[str], curate: CurateConfig) -> GlobalStage | None:
+    """The run's global stage (the config keeps it last), or None."""
+    if run_stages and spec(run_stages[-1]).kind == "global":
+        return build_stage(run_stages[-1], curate)
+    return None
+
+
 def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir, every_s: float) -> None:
     recipe_json = recipe.model_dump_json()
-    curate_json = recipe.curate.model_dump_json()
-    res = recipe.curate.resources
-    states = share_stage_states(run_stages, recipe.curate)
+    curate = recipe.curate
+    curate_json = curate.model_dump_json()
+    states = share_stage_states(run_stages, curate)
     ds = ray.data.from_items([{"unit": json.dumps(u.to_dict())} for u in pending], override_num_blocks=len(pending))
     ds = ds.map_batches(read_units, batch_size=1, batch_format="numpy", fn_kwargs={"recipe_json": recipe_json},
-                        **_ray_args(res.get("read")))
+                        **_ray_args(curate.runtime("read")))
     for name in run_stages:
-        args = _ray_args(res.get(name))
+        args = _ray_args(curate.runtime(name))
         if "compute" in args:
             ds = ds.map_batches(_StageActor, batch_size=1, batch_format="numpy",
                                 fn_constructor_kwargs={"name": name, "curate_json": curate_json,
@@ -274,8 +294,8 @@ def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out
                                 fn_kwargs={"name": name, "curate_json": curate_json, "state_ref": states.get(name)},
                                 **args)
     ds = ds.map_batches(write_units, batch_size=1, batch_format="numpy",
-                        fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": recipe.curate.keep_dropped_text},
-                        **_ray_args(res.get("write")))
+                        fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": curate.keep_dropped_text},
+                        **_ray_args(curate.runtime("write")))
     progress = _Progress(len(pending), every_s)
     for row in ds.iter_rows():
         progress.update(json.loads(row["marker"])["ledger"])

@@ -11,14 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from huatuo_ray.curate.histograms import (
-    DENSITY_BINS,
-    LENGTH_BIN,
-    LENGTH_BINS,
-    Histograms,
-)
+from huatuo_ray.curate import registry
+from huatuo_ray.curate.config import CurateConfig
+from huatuo_ray.curate.histograms import LENGTH_BIN, LENGTH_BINS, Histograms
+from huatuo_ray.curate.spec import HistogramSpec
 from huatuo_ray.errors import LedgerError
-from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.io.atomic import atomic_path, write_json_atomic
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.ledger import Ledger
 from huatuo_ray.recipe import Recipe
@@ -56,8 +54,7 @@ def finish_run(
         "worker_seconds": {k: round(v, 3) for k, v in seconds.items()},
         **(extra or {}),
     }
-    stats["plots"] = write_plots(hist, out_dir.root / "plots", recipe.curate.density.min_density,
-                                 recipe.curate.quality.threshold)
+    stats["plots"] = write_plots(hist, out_dir.root / "plots", recipe.curate)
     write_json_atomic(out_dir.root / "stats.json", stats)  # as a step of a run, the run rewrites it with its identity
     print(summary_table(stats))
     return stats
@@ -109,10 +106,8 @@ def _top(reasons: dict[str, int], n: int = 3) -> str:
     return text + (f"; +{more} more" if more > 0 else "")
 
 
-def write_plots(
-    hist: Histograms, folder: Path, thresholds: dict[str, float] | None = None, quality_threshold: float | None = None
-) -> list[str]:
-    """Density and quality histograms (kept vs dropped, per language) and kept-row lengths, as PNG files."""
+def write_plots(hist: Histograms, folder: Path, curate: CurateConfig) -> list[str]:
+    """Each declared score histogram (kept vs dropped, per language) and kept-row lengths, as PNG files."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,61 +115,45 @@ def write_plots(
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    if hist.density:
-        langs = sorted(hist.density)
-        fig, axes = plt.subplots(1, len(langs), figsize=(6 * len(langs), 4), squeeze=False)
-        xs = [i / DENSITY_BINS for i in range(DENSITY_BINS)]
-        for ax, lang in zip(axes[0], langs):
-            for outcome, colour in (("dropped", "tab:red"), ("kept", "tab:green")):
-                bins = hist.density[lang].get(outcome)
-                if bins:
-                    ax.bar(xs, bins, width=1 / DENSITY_BINS, align="edge", alpha=0.6, color=colour, label=outcome)
-            if thresholds and lang in thresholds:
-                ax.axvline(thresholds[lang], color="black", linestyle="--", linewidth=1,
-                           label=f"threshold {thresholds[lang]:g}")
-            ax.set_title(f"dictionary density ({lang})")
-            ax.set_xlabel("density")
-            ax.set_ylabel("documents")
-            ax.set_xlim(0, 0.6)
-            ax.legend()
-        fig.tight_layout()
-        path = folder / "density.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(str(path))
-    if hist.quality:
-        written.append(_plot_quality(hist, folder, quality_threshold, plt))
+    for s in registry.SPECS:
+        for h in s.histograms:
+            if hist.scores.get(h.name):
+                written.append(_plot_scores(h, hist.scores[h.name], getattr(curate, s.name), folder / f"{h.name}.png",
+                                            plt))
     if any(hist.kept_chars):
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.bar([i * LENGTH_BIN for i in range(LENGTH_BINS)], hist.kept_chars, width=LENGTH_BIN, align="edge")
         ax.set_title("kept rows by length")
         ax.set_xlabel(f"characters (last bar: >= {(LENGTH_BINS - 1) * LENGTH_BIN})")
         ax.set_ylabel("rows")
-        fig.tight_layout()
-        path = folder / "kept_lengths.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(_save(fig, folder / "kept_lengths.png", plt))
     return written
 
 
-def _plot_quality(hist: Histograms, folder: Path, threshold: float | None, plt) -> str:
-    langs = sorted(hist.quality)
+def _plot_scores(h: HistogramSpec, by_lang: dict[str, dict[str, list[int]]], stage_cfg, path: Path, plt) -> str:
+    langs = sorted(by_lang)
     fig, axes = plt.subplots(1, len(langs), figsize=(6 * len(langs), 4), squeeze=False)
-    xs = [i / DENSITY_BINS for i in range(DENSITY_BINS)]
+    xs = [i / h.bins for i in range(h.bins)]
     for ax, lang in zip(axes[0], langs):
         for outcome, colour in (("dropped", "tab:red"), ("kept", "tab:green")):
-            bins = hist.quality[lang].get(outcome)
+            bins = by_lang[lang].get(outcome)
             if bins:
-                ax.bar(xs, bins, width=1 / DENSITY_BINS, align="edge", alpha=0.6, color=colour, label=outcome)
+                ax.bar(xs, bins, width=1 / h.bins, align="edge", alpha=0.6, color=colour, label=outcome)
+        threshold = h.threshold(stage_cfg, lang)
         if threshold is not None:
             ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
-        ax.set_title(f"quality classifier ({lang})")
-        ax.set_xlabel("probability of the drop labels")
-        ax.set_ylabel("rows")
+        ax.set_title(f"{h.title} ({lang})")
+        ax.set_xlabel(h.x_label)
+        ax.set_ylabel(h.y_label)
+        if h.x_max < 1.0:
+            ax.set_xlim(0, h.x_max)
         ax.legend()
+    return _save(fig, path, plt)
+
+
+def _save(fig, path: Path, plt) -> str:
     fig.tight_layout()
-    path = folder / "quality.png"
-    fig.savefig(path, dpi=100)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return str(path)

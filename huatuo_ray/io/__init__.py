@@ -1,1 +1,2 @@
-"""Input planning and readers, atomic output writers, completion markers."""
+"""Shared input and output: work units and readers, atomic writes, per-unit outputs and markers, Parquet file
+discovery, and the packed-stream format the pack and train steps share."""

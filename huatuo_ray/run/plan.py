@@ -39,7 +39,7 @@ def step_state(runner: Runner, name: str) -> str:
     out = runner.output(name)
     old = rundir.recorded(out)
     if old is None:
-        return "to run" if not out.exists() or not any(out.iterdir()) else "stale: not an output of this version"
+        return "stale: not an output of this version" if rundir.has_content(out) else "to run"
     want = runner.expected(name)
     if old["fingerprint"] != want.fingerprint:
         own = rundir.settings_changes(old, want.__dict__)

@@ -17,6 +17,7 @@ from typing import Any
 
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.job import LLM_CACHE
 
 RUN_FILE = "_run.json"
 STATS_FILE = "stats.json"
@@ -39,6 +40,11 @@ class Identity:
 
     def as_ancestor(self, output: Path) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint, "settings": self.settings, "files": self.files, "dir": str(output)}
+
+
+def has_content(output: Path) -> bool:
+    """Whether a directory holds anything but a request cache (which outlives the output it served)."""
+    return output.is_dir() and any(p.name != LLM_CACHE for p in output.iterdir())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

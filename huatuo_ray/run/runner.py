@@ -143,7 +143,7 @@ class Runner:
         identity = self._identity(step, lineage, plan)
         old = rundir.recorded(out)
         why = rundir.mismatch(out, old, identity) if old else (
-            f"{out} exists and is not a {step.name} output of this huatuo-ray version" if out.exists() and any(out.iterdir())
+            f"{out} exists and is not a {step.name} output of this huatuo-ray version" if rundir.has_content(out)
             else None)
         overwrite = self.options.overwrite
         if why and overwrite == "never":

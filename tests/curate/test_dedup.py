@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import huatuo_ray.curate.dedup_search as dedup_search
-from huatuo_ray.curate.dedup import plan_clusters
-from huatuo_ray.curate.dedup_config import DedupConfig
-from huatuo_ray.curate.dedup_search import greedy_near_duplicates, rank_order
+import huatuo_ray.curate.dedup.search as dedup_search
+from huatuo_ray.curate.dedup.config import DedupConfig
+from huatuo_ray.curate.dedup.kmeans import plan_clusters
+from huatuo_ray.curate.dedup.search import greedy_near_duplicates, rank_order
 from huatuo_ray.curate.pipeline import run_curation
 from huatuo_ray.recipe import Recipe, SourceConfig
 from tests.conftest import SHARED

@@ -7,15 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from huatuo_ray.curate.calibrate import calibrate, confusion, format_report
-from huatuo_ray.curate.density import (
-    DensityConfig,
-    DensityFilter,
-    DensityScorer,
-    _coverage_np,
-    _coverage_py,
-    english_plural,
-)
+from huatuo_ray.curate.density.calibrate import calibrate, confusion, format_report
+from huatuo_ray.curate.density.config import DensityConfig
+from huatuo_ray.curate.density.coverage import coverage_np, coverage_py
+from huatuo_ray.curate.density.scorer import DensityScorer, english_plural
+from huatuo_ray.curate.density.stage import DensityFilter
 
 GENRES = Path(__file__).parent / "data" / "density_genres.jsonl"
 SHARED = Path("/work/shared/data/corpus")
@@ -175,8 +171,8 @@ def test_property_python_and_numpy_coverage_agree(raw, weights):
     import numpy as np
 
     hits = sorted({(s, s + n, t) for s, n, t in raw}, key=lambda h: (h[0], -h[1]))
-    c1, m1 = _coverage_py(hits, weights)
-    c2, m2 = _coverage_np(hits, np.asarray(weights))
+    c1, m1 = coverage_py(hits, weights)
+    c2, m2 = coverage_np(hits, np.asarray(weights))
     assert c1 == pytest.approx(c2)
     assert m1 == m2
 
@@ -441,10 +437,10 @@ def test_process_equals_filter_per_document(default_filter):
     st.randoms(use_true_random=False),
 )
 def test_property_vectorized_helpers_match_python_sweep(raw, weights, rnd):
-    """_maximal / _cluster_coverage (hits in end order, several documents) against _coverage_py per document."""
+    """maximal_mask / cluster_coverage (hits in end order, several documents) against coverage_py per document."""
     import numpy as np
 
-    from huatuo_ray.curate.density import _cluster_coverage, _maximal
+    from huatuo_ray.curate.density.coverage import cluster_coverage, maximal_mask
 
     hits = {}
     for d, s, n, t in raw:  # one term per (start, end), documents 100 units apart
@@ -456,13 +452,13 @@ def test_property_vectorized_helpers_match_python_sweep(raw, weights, rnd):
         return
     s, e, t, d = (np.asarray(c, dtype=np.int64) for c in zip(*rows))
     w = np.asarray(weights)[t]
-    maximal = _maximal(s, e)
-    cdoc, contrib = _cluster_coverage(s, e, w, d)
+    maximal = maximal_mask(s, e)
+    cdoc, contrib = cluster_coverage(s, e, w, d)
     covered = np.bincount(cdoc, weights=contrib, minlength=4)
     n_clusters = 0
     for doc in range(4):
         mine = sorted(((a, b, c) for a, b, c, dd in rows if dd == doc), key=lambda h: (h[0], -h[1]))
-        want_cov, want_max = _coverage_py(mine, weights) if mine else (0.0, [])
+        want_cov, want_max = coverage_py(mine, weights) if mine else (0.0, [])
         assert covered[doc] == pytest.approx(want_cov, rel=1e-12, abs=1e-12)
         assert sorted(t[maximal & (d == doc)].tolist()) == sorted(want_max)
         max_end = -1
@@ -477,7 +473,7 @@ def test_default_thresholds_on_the_written_blind_sets(name, n):
     """Regression guard: paragraphs written blind (hard negatives; typical crawl pages) keep F1 >= 0.93 per language."""
     from pathlib import Path
 
-    from huatuo_ray.curate.calibrate import calibrate
+    from huatuo_ray.curate.density.calibrate import calibrate
 
     report = calibrate(Path(__file__).parent / "data" / name, DensityConfig())
     for lang in ("zh", "en"):

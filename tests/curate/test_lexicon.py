@@ -3,7 +3,7 @@ from importlib import resources
 
 import pytest
 
-from huatuo_ray.curate.lexicon import (
+from huatuo_ray.curate.density.lexicon import (
     LexiconError,
     frequency_to_weight,
     load_lexicon,

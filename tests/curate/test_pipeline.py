@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from huatuo_ray.curate.pipeline import run_curation
-from huatuo_ray.errors import OutputMismatch
 from huatuo_ray.recipe import Recipe, SourceConfig
 
 MED_ZH = "高血压患者应长期服用降压药物，定期监测血压，并注意低盐饮食。糖尿病可引起视网膜病变和肾功能衰竭。"
@@ -45,8 +44,9 @@ def write_hostile_corpus(root, big_kb: int = 50 * 1024) -> int:
 
 
 def make_recipe(path, unit_bytes=512, **curate) -> Recipe:
+    """A recipe reading ``path`` with the stages that need no model (density, segment) unless told otherwise."""
     return Recipe(sources=[SourceConfig(name="h", path=str(path), type="web", language="detect")],
-                  curate={"unit_bytes": unit_bytes, **curate})
+                  curate={"unit_bytes": unit_bytes, "stages": ["density", "segment"], **curate})
 
 
 def read_kind(out, kind) -> pd.DataFrame:
@@ -97,18 +97,6 @@ def test_resume_after_lost_units_gives_identical_output(ray_local, tmp_path):
     pd.testing.assert_frame_equal(before, after)
     assert first["ledger"] == second["ledger"]
     assert_balanced(second, n)
-
-
-def test_changed_recipe_is_refused(ray_local, tmp_path):
-    write_hostile_corpus(tmp_path / "in", big_kb=16)
-    out = tmp_path / "out"
-    run_curation(make_recipe(tmp_path / "in"), out, stages=["density"])
-    with pytest.raises(OutputMismatch, match=r"curate.segment.max_chars: 512 -> 300"):
-        run_curation(make_recipe(tmp_path / "in", segment={"max_chars": 300}), out, stages=["density"])
-    with pytest.raises(OutputMismatch, match="different recipe"):
-        run_curation(make_recipe(tmp_path / "in"), out)  # other stages
-    stats = run_curation(make_recipe(tmp_path / "in"), out, overwrite=True).stats
-    assert stats["stages"] == ["density", "segment"]
 
 
 def test_stage_subset_on_any_input(ray_local, tmp_path):

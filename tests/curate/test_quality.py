@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from huatuo_ray.cli import app
 from huatuo_ray.curate.pipeline import run_curation
-from huatuo_ray.curate.quality import QualityConfig, QualityFilter
-from huatuo_ray.curate.quality_model import (
+from huatuo_ray.curate.quality.config import QualityConfig
+from huatuo_ray.curate.quality.model import (
     evaluate,
     fit,
     format_report,
@@ -20,7 +20,8 @@ from huatuo_ray.curate.quality_model import (
     split_rows,
     train_classifier,
 )
-from huatuo_ray.curate.quality_tokens import tokenize
+from huatuo_ray.curate.quality.stage import QualityFilter
+from huatuo_ray.curate.quality.tokens import tokenize
 from huatuo_ray.recipe import Recipe, SourceConfig
 from tests.curate.test_pipeline import assert_balanced, read_kind
 

@@ -8,13 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from huatuo_ray.curate.quality_label import (
+from huatuo_ray.curate.quality.label import (
     build_messages,
     label_sample,
     parse_label,
     sample_rows,
 )
-from huatuo_ray.curate.quality_model import read_labelled
+from huatuo_ray.curate.quality.model import read_labelled
 from huatuo_ray.recipe import Recipe
 
 

@@ -7,13 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from huatuo_ray.curate.segment import (
-    SegmentConfig,
-    SegmentStage,
-    plan_windows,
-    segment_text,
-    unit_bounds,
-)
+from huatuo_ray.curate.segment.config import SegmentConfig
+from huatuo_ray.curate.segment.stage import SegmentStage
+from huatuo_ray.curate.segment.windows import plan_windows, segment_text, unit_bounds
 
 TOKENS = [
     "发热", "是", "常见的", "症状", "患者", "应", "及时就医", "体温", "Fever", "is", "common", "the", "Patient",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from huatuo_ray.curate.sentences import (
+from huatuo_ray.curate.segment.sentences import (
     sentence_bounds,
     split_clauses,
     split_long_span,

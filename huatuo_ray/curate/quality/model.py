@@ -1,4 +1,4 @@
-"""Train and evaluate the fastText quality classifier; load it for the ``quality`` stage.
+"""Train and evaluate the fastText quality classifier the ``quality`` stage applies.
 
 A labelled file is JSONL with ``text`` and ``label`` (any label names, e.g. advertising / low_quality / good),
 as written by ``huatuo-ray quality label`` or by hand; rows whose label is empty (an unparseable LLM answer)
@@ -17,15 +17,14 @@ import random
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from huatuo_ray.curate.quality_tokens import tokenize
-from huatuo_ray.io.atomic import atomic_path
+from huatuo_ray.curate.quality.config import SEED_SET, seed_set_path
+from huatuo_ray.curate.quality.tokens import tokenize
+from huatuo_ray.io.atomic import atomic_path, write_json_atomic
 
 PREFIX = "__label__"
-SEED_SET = "builtin:seed"
 
 
 @dataclass
@@ -46,11 +45,6 @@ class TrainParams:
 class LabelledSet:
     rows: list[dict] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
-
-
-def seed_set_path() -> Path:
-    """The packaged demo seed set (see huatuo_ray/data/quality/NOTICE.md)."""
-    return Path(str(resources.files("huatuo_ray") / "data" / "quality" / "seed.jsonl"))
 
 
 def resolve_labelled(path: str | Path) -> Path:
@@ -163,10 +157,10 @@ def train_classifier(
         "label_counts": dict(Counter(r["label"] for r in data.rows)),
         "skipped": dict(data.skipped),
         "params": p.__dict__,
-        "tokenizer": "huatuo_ray.curate.quality_tokens.tokenize",
+        "tokenizer": "huatuo_ray.curate.quality.tokens.tokenize",
         "heldout": evaluate(model, test),
     }
-    Path(f"{out}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_json_atomic(f"{out}.json", report)
     return report
 
 

@@ -1,4 +1,4 @@
-"""Windowed segmentation: cut each document into overlapping segments of bounded length.
+"""Windowed segmentation: where each document is cut into overlapping segments of bounded length.
 
 HuatuoGPT-II (appendix C, step 2): "We divide each text into sentences, then use a moving window
 to turn the corpus into segments with a length limit, ensuring no loss of information by including
@@ -35,66 +35,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from operator import sub
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from huatuo_ray.curate.base import CurationStage, StageOutput
-from huatuo_ray.curate.sentences import sentence_bounds, split_long_span
-
-
-class SegmentConfig(BaseModel):
-    """Settings of the windowed segmentation stage."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    max_chars: int = Field(
-        512,
-        gt=0,
-        description=(
-            "Hard upper limit on a segment's length in characters, context included. The released "
-            "HuatuoGPT-II code truncated source text to 400 characters when generating questions and "
-            "to 600 when generating answers; 512 keeps a segment between the two, so the answer step "
-            "sees the whole segment and the question step sees a core of about 400 characters."
-        ),
-    )
-    core_chars: int | None = Field(
-        None,
-        gt=0,
-        description=(
-            "Target length of a window's core (the new, non-overlapping part); the rest of max_chars is "
-            "room for context sentences. Must be <= max_chars. Default: 3/4 of max_chars (384 for 512, "
-            "close to the 400 characters the released code used for question generation) when any "
-            "context is requested, else max_chars."
-        ),
-    )
-    context_before: int = Field(
-        1,
-        ge=0,
-        description="At most this many units (sentences) of context before the core (paper: 'sentences before').",
-    )
-    context_after: int = Field(
-        1,
-        ge=0,
-        description="At most this many units (sentences) of context after the core (paper: 'and after the window').",
-    )
-    default_language: Literal["zh", "en"] = Field(
-        "zh", description="Sentence rules used for a record whose 'language' is missing or not zh/en."
-    )
-
-    @model_validator(mode="after")
-    def _core_fits(self) -> "SegmentConfig":
-        if self.core_chars is not None and self.core_chars > self.max_chars:
-            raise ValueError(f"core_chars ({self.core_chars}) must be <= max_chars ({self.max_chars})")
-        return self
-
-    @property
-    def effective_core_chars(self) -> int:
-        if self.core_chars is not None:
-            return self.core_chars
-        if self.context_before or self.context_after:
-            return max(1, self.max_chars * 3 // 4)
-        return self.max_chars
+from huatuo_ray.curate.segment.config import SegmentConfig
+from huatuo_ray.curate.segment.sentences import sentence_bounds, split_long_span
 
 
 def unit_bounds(text: str, lang: str | None, max_chars: int) -> tuple[list[int], int, int]:
@@ -174,57 +117,3 @@ def segment_text(
         bounds, max_chars, config.effective_core_chars, config.context_before, config.context_after
     )
     return windows, clause, hard
-
-
-class SegmentStage(CurationStage):
-    """Cut each document into windowed segments (one output record per segment)."""
-
-    name = "segment"
-
-    def __init__(self, config: SegmentConfig | None = None) -> None:
-        self.config = config or SegmentConfig()
-
-    def process(self, docs: list[dict]) -> StageOutput:
-        out = StageOutput()
-        kept = out.kept
-        cfg = self.config
-        default_lang = cfg.default_language
-        n_segments = clause_splits = hard_splits = kept_inputs = 0
-        for doc in docs:
-            text = doc.get("text")
-            if not isinstance(text, str):
-                text = ""
-            lang = doc.get("language")
-            if lang != "zh" and lang != "en":
-                lang = default_lang
-            windows, c, h = segment_text(text, lang, cfg)
-            if not windows:
-                dropped = dict(doc)
-                dropped["reason"] = "empty text"
-                out.dropped.append(dropped)
-                continue
-            kept_inputs += 1
-            clause_splits += c
-            hard_splits += h
-            doc_id = doc.get("id")
-            base = {k: v for k, v in doc.items() if k != "text"}
-            total = len(windows)
-            for k, (s, e, cs, ce) in enumerate(windows):
-                kept.append(
-                    {
-                        **base,
-                        "id": f"{doc_id}#{k}",
-                        "doc_id": doc_id,
-                        "text": text[s:e],
-                        "span_start": s,
-                        "span_end": e,
-                        "core_start": cs,
-                        "core_end": ce,
-                        "segment_index": k,
-                        "n_segments": total,
-                    }
-                )
-            n_segments += total
-        out.kept_inputs = kept_inputs
-        out.counters = {"segments": n_segments, "clause_splits": clause_splits, "hard_splits": hard_splits}
-        return out

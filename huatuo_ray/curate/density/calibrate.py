@@ -2,7 +2,7 @@
 
 Input lines: ``{"text": ..., "language": "zh"|"en", "label": "medical"|"other"}`` (optional ``"split"``;
 other keys ignored). "medical" is the positive class. A text is predicted medical exactly as the
-:class:`~huatuo_ray.curate.density.DensityFilter` would keep it: ``density >= threshold`` and
+:class:`~huatuo_ray.curate.density.stage.DensityFilter` would keep it: ``density >= threshold`` and
 ``n_terms >= min_matches``.
 
 >>> report = calibrate("labelled.jsonl", DensityConfig())          # doctest: +SKIP
@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from huatuo_ray.curate.density import DensityConfig, DensityScorer
+from huatuo_ray.curate.density.config import DensityConfig
+from huatuo_ray.curate.density.scorer import DensityScorer
 
 POSITIVE = "medical"
 LABELS = ("medical", "other")

@@ -35,6 +35,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from huatuo_ray.errors import InputError
+
 BUILTIN_PREFIX = "builtin:"
 ColumnKind = Literal["auto", "weight", "frequency"]
 
@@ -42,7 +44,7 @@ _WS = re.compile(r"\s+")
 _INT = re.compile(r"[0-9]+")
 
 
-class LexiconError(ValueError):
+class LexiconError(InputError):
     """A lexicon file is missing or has a malformed line (the message names file and line)."""
 
 

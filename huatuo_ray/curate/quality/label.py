@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from huatuo_ray.io.atomic import atomic_path
+from huatuo_ray.io.atomic import atomic_path, write_json_atomic
 
 LABELS = ("advertising", "low_quality", "good")
 PROMPT_VERSION = 1
@@ -100,5 +100,5 @@ def label_sample(recipe, curate_dir: str | Path, out_path: str | Path, n: int, s
                                 ensure_ascii=False) + "\n")
     summary = {"source": str(curate_dir), "output": str(out), "sampled": len(rows), "seed": seed,
                "prompt_version": PROMPT_VERSION, "model": model, "counts": dict(counts)}
-    Path(f"{out}.summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    write_json_atomic(f"{out}.summary.json", summary)
     return summary

@@ -1,0 +1,56 @@
+"""What scoring a text against a lexicon gives: one :class:`DensityScore`, or a batch as arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DensityScore:
+    """Result of scoring one text.
+
+    density: covered / total, in [0, 1].
+    n_matches: maximal term occurrences. n_terms: distinct terms among them.
+    covered: weighted count of covered characters (zh) / tokens (en). total: the denominator.
+    """
+
+    density: float
+    n_matches: int
+    n_terms: int
+    covered: float
+    total: int
+
+
+EMPTY = DensityScore(0.0, 0, 0, 0.0, 0)
+
+
+@dataclass
+class BatchStats:
+    """DensityScore fields of a batch of texts as arrays (float64 covered, int64 counts)."""
+
+    covered: np.ndarray
+    n_matches: np.ndarray
+    n_terms: np.ndarray
+    total: np.ndarray
+
+    @classmethod
+    def zeros(cls, n: int, total: np.ndarray | None = None) -> BatchStats:
+        """No match in any of ``n`` texts (of ``total`` units each, default 0)."""
+        return cls(np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                   np.zeros(n, dtype=np.int64) if total is None else total)
+
+    @property
+    def density(self) -> np.ndarray:
+        """min(1, covered / total), 0 for empty texts (same float operations as DensityScore)."""
+        d = np.minimum(1.0, self.covered / np.maximum(self.total, 1))
+        d[self.total == 0] = 0.0
+        return d
+
+    def scores(self) -> list[DensityScore]:
+        return [
+            DensityScore(d, k, t, c, n) if n else EMPTY
+            for d, k, t, c, n in zip(self.density.tolist(), self.n_matches.tolist(), self.n_terms.tolist(),
+                                     self.covered.tolist(), self.total.tolist())
+        ]
