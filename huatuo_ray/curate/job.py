@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from huatuo_ray.curate import registry
@@ -12,8 +11,7 @@ from huatuo_ray.curate.pipeline import (
     run_curation,
     units_done,
 )
-from huatuo_ray.errors import InputError
-from huatuo_ray.io.units import list_files
+from huatuo_ray.io.units import describe_units, missing_sources
 from huatuo_ray.job import Ask, Context, Plan, Step, counts
 from huatuo_ray.ledger import Ledger
 from huatuo_ray.recipe import Recipe
@@ -35,22 +33,15 @@ class CurateStep(Step):
 
     def plan(self, ctx: Context) -> Plan:
         units = plan_curation(ctx.recipe)
-        files = {u.path: os.path.getsize(u.path) for u in units}
+        line, files = describe_units(corpus_sources(ctx.recipe), units)
         stages = ",".join(ctx.recipe.curate.stages) or "no stages"
-        return Plan([u.unit_id for u in units], f"{len(corpus_sources(ctx.recipe))} sources, {len(files)} files, "
-                    f"{sum(files.values()) / 1e6:.1f} MB; stages {stages}", detail=units, inputs=files)
+        return Plan([u.unit_id for u in units], f"{line}; stages {stages}", detail=units, inputs=files)
 
     def units_done(self, ctx: Context, plan: Plan) -> int:
         return units_done(ctx.recipe, ctx.output, plan.units)
 
     def problems(self, recipe: Recipe) -> list[str]:
-        out = []
-        for s in corpus_sources(recipe):
-            try:
-                list_files(s)
-            except InputError as e:
-                out.append(str(e))
-        return out + registry.problems(recipe.curate)
+        return missing_sources(corpus_sources(recipe)) + registry.problems(recipe.curate)
 
     def resources(self, recipe: Recipe) -> list[Ask]:
         asks = []

@@ -128,3 +128,20 @@ def _units_for_file(source: SourceConfig, root: str, path: str, unit_bytes: int,
             groups.append((start, meta.num_row_groups))
         return [WorkUnit(source.name, path, rel, fmt, None, s, e) for s, e in groups]
     return [base]
+
+
+def missing_sources(sources: list[SourceConfig]) -> list[str]:
+    """One message per source whose path matches no file (for dry runs: nothing is read)."""
+    out = []
+    for s in sources:
+        try:
+            list_files(s)
+        except InputError as e:
+            out.append(str(e))
+    return out
+
+
+def describe_units(sources: list[SourceConfig], units: list[WorkUnit]) -> tuple[str, dict[str, int]]:
+    """A line on what the units read (sources, files, size) and each input file's size (to notice changes)."""
+    files = {u.path: os.path.getsize(u.path) for u in units}
+    return f"{len(sources)} sources, {len(files)} files, {sum(files.values()) / 1e6:.1f} MB", files

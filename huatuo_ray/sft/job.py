@@ -18,9 +18,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from huatuo_ray.errors import InputError
 from huatuo_ray.io.output import OutputDir
-from huatuo_ray.io.units import WorkUnit, list_files, plan_units
+from huatuo_ray.io.units import WorkUnit, describe_units, missing_sources, plan_units
 from huatuo_ray.job import Context, Plan, Step, counts
 from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.recipe import SFT_TYPE, Recipe, SourceConfig
@@ -50,18 +49,11 @@ class SftStep(Step):
     def plan(self, ctx: Context) -> Plan:
         sources = sft_sources(ctx.recipe)
         units = plan_units(sources, ctx.recipe.sft.unit_bytes, 1 << 62)
-        files = {u.path: Path(u.path).stat().st_size for u in units}
-        return Plan([u.unit_id for u in units], f"{len(sources)} SFT sources, {len(files)} files, "
-                    f"{sum(files.values()) / 1e6:.1f} MB", detail=units, inputs=files)
+        line, files = describe_units(sources, units)
+        return Plan([u.unit_id for u in units], f"SFT: {line}", detail=units, inputs=files)
 
     def problems(self, recipe: Recipe) -> list[str]:
-        out = []
-        for s in sft_sources(recipe):
-            try:
-                list_files(s)
-            except InputError as e:
-                out.append(str(e))
-        return out
+        return missing_sources(sft_sources(recipe))
 
     def units_done(self, ctx: Context, plan: Plan) -> int:
         return sum(source_dir(ctx.output, u.source).is_done(u.unit_id) for u in plan.detail)

@@ -11,11 +11,12 @@ other keys ignored). "medical" is the positive class. A text is predicted medica
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from huatuo_ray.curate.density.config import DensityConfig
 from huatuo_ray.curate.density.scorer import DensityScorer
+from huatuo_ray.errors import InputError
+from huatuo_ray.io.jsonl import jsonl_rows
 
 POSITIVE = "medical"
 LABELS = ("medical", "other")
@@ -56,21 +57,14 @@ def confusion(scored: list[tuple[float, int, bool]], threshold: float, min_match
 def read_labelled(path: str | Path, split: str | None = None) -> list[dict]:
     """Read and validate a labelled JSONL file (optionally only rows whose ``split`` equals ``split``)."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            for key in ("text", "language", "label"):
-                if key not in row:
-                    raise ValueError(f"{path}:{lineno}: missing key {key!r}")
-            if row["label"] not in LABELS:
-                raise ValueError(f"{path}:{lineno}: label must be one of {LABELS}, got {row['label']!r}")
-            if split is None or row.get("split") == split:
-                rows.append(row)
+    for lineno, row in jsonl_rows(path):
+        for key in ("text", "language", "label"):
+            if not isinstance(row, dict) or key not in row:
+                raise InputError(f"{path}:{lineno}: missing key {key!r}")
+        if row["label"] not in LABELS:
+            raise InputError(f"{path}:{lineno}: label must be one of {LABELS}, got {row['label']!r}")
+        if split is None or row.get("split") == split:
+            rows.append(row)
     return rows
 
 

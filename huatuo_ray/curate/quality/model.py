@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import random
 import tempfile
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ from typing import Any
 from huatuo_ray.curate.quality.config import SEED_SET, seed_set_path
 from huatuo_ray.curate.quality.tokens import tokenize
 from huatuo_ray.io.atomic import atomic_path, write_json_atomic
+from huatuo_ray.io.jsonl import jsonl_rows
 
 PREFIX = "__label__"
 
@@ -54,20 +54,13 @@ def resolve_labelled(path: str | Path) -> Path:
 def read_labelled(path: str | Path) -> LabelledSet:
     """Rows with a text and a label; everything else is counted in ``skipped`` by reason."""
     out = LabelledSet()
-    with open(resolve_labelled(path), encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-                out.skipped["no text"] += 1
-            elif not isinstance(row.get("label"), str) or not row["label"].strip():
-                out.skipped["no label (unparseable answer)"] += 1
-            else:
-                out.rows.append({"text": row["text"], "label": _clean_label(row["label"])})
+    for _, row in jsonl_rows(resolve_labelled(path)):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            out.skipped["no text"] += 1
+        elif not isinstance(row.get("label"), str) or not row["label"].strip():
+            out.skipped["no label (unparseable answer)"] += 1
+        else:
+            out.rows.append({"text": row["text"], "label": _clean_label(row["label"])})
     return out
 
 
