@@ -18,7 +18,8 @@ Rules, in order; the first that finds an answer decides (``Extraction.rule`` say
    multi-answer items.
 
 Otherwise the reply is unanswered (``pred`` None): it is never guessed. A final statement that hedges
-(答案是A或C, "A or C", 可能是A，也可能是C) or names several letters for a single-answer item is unanswered too.
+(答案是A或C, "A or C", 可能是A，也可能是C), names several letters for a single-answer item, or contradicts itself
+(``C. 30 to 40`` where option C is "25 to 30" and D is "30 to 40") is unanswered too.
 Letters in a statement that begin an option's text (选B超 where B超 is option C) are read as that option.
 """
 
@@ -45,6 +46,7 @@ _PUNCT = re.compile(r"[\s:：\"'“”「」]*")
 _FILLER = re.compile(r"[\s:：\"'“”「」]*(?:(?i:option|choice)\s*|选项\s*|(?:[Tt]he|an?|An)\s+)?")
 _SEP = r"\s*(?:[、,，&+]|和|与|及|以及|(?i:,?\s*and)\b)?\s*"
 _HEDGE = r"\s*(?:(?i:\bor\b)|或者?|还是|/)\s*[(\[【]?\s*{L}"
+_LABEL_END = re.compile(r"[\s.:：)）．、]*")
 _ALT_BEFORE = re.compile(r"(?:也|或者?|还是|(?i:\bor\b|\beither\b))[^。.\n]{0,6}$")
 
 _STRONG = [
@@ -135,17 +137,28 @@ class _Reader:
                 return k
         return None
 
-    def parse_at(self, pos: int) -> tuple[str, bool] | None:
-        """(letters, hedged) of what an answer marker ending at ``pos`` points to: option text or letters."""
+    def parse_at(self, pos: int) -> tuple[str, str] | None:
+        """(letters, flag) of what an answer marker ending at ``pos`` points to: option text or letters; the flag
+        is "", "hedged" (A or C) or "conflict"."""
         starts = (_PUNCT.match(self.s, pos).end(), _FILLER.match(self.s, pos).end())  # without / with filler words
         for p in dict.fromkeys(starts):
             hit = self.text_at(p)
             if hit is not None:
-                return hit, False
+                return hit, ""
             g = self.p["group"].match(self.s, p)
             if g:
-                return self.letters_in(g), bool(self.p["hedge"].match(self.s, g.end()))
+                letters = self.letters_in(g)
+                if self.p["hedge"].match(self.s, g.end()):
+                    return letters, "hedged"
+                return letters, self.conflict(letters, g.end())
         return None
+
+    def conflict(self, letters: str, end: int) -> str:
+        """"conflict" when a single letter is followed by another option's text (C. 30 to 40, C being 25 to 30)."""
+        if len(letters) != 1:
+            return ""
+        after = self.text_at(_LABEL_END.match(self.s, end).end())
+        return "conflict" if after is not None and after != letters else ""
 
     def letters_in(self, m: re.Match, group: int = 0) -> str:
         out = []
@@ -154,8 +167,10 @@ class _Reader:
             out.extend(hit if hit else t.group(0))
         return "".join(sorted(set(out)))
 
-    def decide(self, letters: str, hedged: bool, rule: str) -> Extraction:
-        if hedged or (len(letters) > 1 and not self.multi):
+    def decide(self, letters: str, flag: str, rule: str) -> Extraction:
+        if flag:
+            return Extraction(None, flag)
+        if len(letters) > 1 and not self.multi:
             return Extraction(None, "hedged")
         return Extraction(letters, rule)
 
@@ -165,7 +180,7 @@ class _Reader:
         return self.decide(*found[-1], "statement") if found else None
 
     def choice(self) -> Extraction | None:
-        cands: list[tuple[int, str, bool]] = []
+        cands: list[tuple[int, str, str]] = []
         for m in self.p["choice"].finditer(self.s):
             if _NEGATED_CHOICE.search(self.s[max(0, m.start() - 4):m.start()]):
                 continue
@@ -175,23 +190,24 @@ class _Reader:
         polar = self.p["polar_neg"] if self.negative else self.p["polar_pos"]
         for m in polar.finditer(self.s):
             g = 1 if m.group(1) is not None else 2
-            cands.append((m.start(g), self.letters_in(m, g), False))
+            cands.append((m.start(g), self.letters_in(m, g), ""))
         for m in self.p["bold"].finditer(self.t):
-            cands.append((m.start(), m.group(1), False))
+            cands.append((m.start(), m.group(1), ""))
         lead = self.p["lead"].match(self.s)
         if lead:
             g = 1 if lead.group(1) is not None else 2
             letters = self.letters_in(lead, g)
             others = {x.group(1) for x in self.p["label"].finditer(self.s)} - set(letters)
             if not others and not self.text_at(lead.start(g)):
-                cands.append((lead.start(), letters, False))
+                cands.append((lead.start(), letters, self.conflict(letters, lead.end(g))))
         if not cands:
             return None
         cands.sort(key=lambda c: c[0])
-        pos, letters, hedged = cands[-1]
+        pos, letters, flag = cands[-1]
         alternative = _ALT_BEFORE.search(self.s[max(0, pos - 8):pos])
-        earlier = {c[1] for c in cands[:-1]} - {letters}
-        return self.decide(letters, hedged or bool(alternative and earlier), "choice")
+        if alternative and {c[1] for c in cands[:-1]} - {letters}:
+            flag = flag or "hedged"
+        return self.decide(letters, flag, "choice")
 
     def mentions(self) -> dict[str, list[tuple[int, int, bool]]]:
         """Option-text occurrences (start, end, negated), without those inside a longer option's text."""

@@ -18,7 +18,7 @@ def _pct(v: float | None) -> str:
 def results_table(results: dict) -> str:
     """Benchmarks as rows; per model: accuracy % (correct / n), unanswered, errors, log-likelihood accuracy."""
     models = list(results["models"])
-    table = Table(title=f"evaluation: {results['output']}")
+    table = Table(title="zero-shot multiple choice")
     table.add_column("benchmark")
     table.add_column("n", justify="right")
     loglik = {m for b in results["results"].values() for m, r in b.items() if "loglik" in r}
