@@ -33,22 +33,23 @@ class LoglikScorer:
         return text + PREFIX.get(language, PREFIX["en"])
 
     def letter_logprobs(self, context: str, letters: list[str], language: str) -> dict[str, float]:
-        """Summed log-probability of each letter's continuation after ``context``."""
+        """Summed log-probability of each letter's continuation after ``context``: one forward pass of the
+        context gives every single-token continuation; a longer one gets its own pass."""
         torch = self.torch
         ctx = self.tok(context, add_special_tokens=False)["input_ids"]
         space = "" if language == "zh" else " "
-        conts = [self.tok(space + x, add_special_tokens=False)["input_ids"] for x in letters]
-        seqs = [ctx + c for c in conts]
-        width = max(map(len, seqs))
-        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
-        ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
-        with torch.no_grad():
-            logp = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
         out = {}
-        for k, (x, c) in enumerate(zip(letters, conts)):
-            pos = range(len(ctx) - 1, len(ctx) - 1 + len(c))
-            out[x] = float(sum(logp[k, p, tok] for p, tok in zip(pos, c)))
+        with torch.no_grad():
+            first = torch.log_softmax(self.model(input_ids=torch.tensor([ctx], device=self.device)).logits[0, -1]
+                                      .float(), dim=-1)
+            for x in letters:
+                cont = self.tok(space + x, add_special_tokens=False)["input_ids"]
+                if len(cont) == 1:
+                    out[x] = float(first[cont[0]])
+                    continue
+                ids = torch.tensor([ctx + cont], device=self.device)
+                logp = torch.log_softmax(self.model(input_ids=ids).logits[0].float(), dim=-1)
+                out[x] = float(sum(logp[len(ctx) - 1 + j, t] for j, t in enumerate(cont)))
         return out
 
     def predict(self, item: Item, messages: list[dict], language: str) -> str | None:
