@@ -11,7 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from huatuo_ray.eval.config import BenchmarkSpec, DecontamConfig
-from huatuo_ray.eval.decontam import ContaminationIndex, contamination_table, find_contamination, samples_to_drop
+from huatuo_ray.eval.decontam import (
+    ContaminationIndex,
+    contamination_table,
+    find_contamination,
+    samples_to_drop,
+)
 from huatuo_ray.eval.formats import load_benchmark
 
 DATA = Path(__file__).parent / "data"

@@ -71,3 +71,32 @@ def test_run_eval_against_the_real_server(llm_server, tmp_path, capsys):
     assert (out / "plots" / "accuracy.png").stat().st_size > 1000
     again = run_eval(llm, cfg, out, models={"smollm2": llm}, show=False)   # all from the request cache
     assert again["results"] == stats["results"] and again["models"]["smollm2"]["requests"]["cached"] == 24
+
+
+def test_pairwise_judging_mechanics_against_the_real_server(llm_server, tmp_path):
+    from huatuo_ray.eval.config import JudgeConfig
+    from huatuo_ray.eval.judge import run_judge
+    from tests.eval.fake_endpoint import ScriptedEndpoint
+
+    canned = ScriptedEndpoint(lambda messages: "Rest, drink fluids and see a doctor if it gets worse.")
+    try:
+        real = LLMConfig(backend="endpoint", endpoint={"base_url": llm_server.base_url, "model": "local",
+                                                       "timeout_s": 120})
+        other = LLMConfig(backend="endpoint", endpoint={"base_url": canned.base_url, "model": "canned"})
+        greedy = {"temperature": 0, "top_p": 1, "max_tokens": 48, "seed": 0}
+        cfg = JudgeConfig(questions=str(DATA / "open_questions.jsonl"), answer_sampling=greedy, judge_sampling=greedy)
+        stats = run_judge(real, cfg, {"smollm2": real, "canned": other}, tmp_path / "judge")   # judge: the real model
+        pair = stats["pairs"]["smollm2_vs_canned"]
+        assert pair["win"] + pair["tie"] + pair["loss"] + pair["undecided"] + pair["answer_error"] == 3
+        judged = [e["messages"][-1]["content"] for e in RequestCache(tmp_path / "judge" / "_llm_cache").entries()
+                  if "[Assistant 1]" in e["messages"][-1]["content"]]
+        assert len(judged) == 6
+        for q in ("mild fever", "ibuprofen", "type 2 diabetes"):
+            orders = [re.search(r"\[Assistant 1\]\n(.*?)\n\[End", j, re.S).group(1) for j in judged if q in j]
+            assert len(orders) == 2 and len(set(orders)) == 2   # the same pair, once in each order
+        verdicts = [json.loads(line) for line in (tmp_path / "judge" / "verdicts.smollm2_vs_canned.jsonl")
+                    .read_text().splitlines()]
+        assert all(v["judge_a_first"] and v["judge_a_second"] for v in verdicts)
+        assert (tmp_path / "judge" / "answers" / "canned.jsonl").is_file()
+    finally:
+        canned.close()
