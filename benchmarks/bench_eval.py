@@ -31,6 +31,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _openai import bare, server_args, server_url  # noqa: E402
 
 
 def make_items(work: Path, n: int) -> Path:
@@ -74,52 +77,23 @@ def prompts(cfg) -> list[list[dict]]:
     return [render(it, prompt_for(cfg, b.language)) for it in b.items]
 
 
-async def bare(base_url: str, model: str, requests: list[list[dict]], sampling: dict, concurrency: int) -> float:
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0, timeout=300)
-    sem = asyncio.Semaphore(concurrency)
-    params = {k: v for k, v in sampling.items() if v is not None}
-
-    async def one(messages):
-        async with sem:
-            resp = await client.chat.completions.create(model=model, messages=messages, **params)
-            return resp.choices[0].message.content
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(m) for m in requests))
-    dt = time.perf_counter() - t0
-    await client.close()
-    return dt
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=256)
-    ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--base-url", default=None)
-    ap.add_argument("--model", default="local")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/bench_eval"))
+    server_args(ap, "/tmp/bench_eval")
     a = ap.parse_args()
 
     from huatuo_ray.llm.client import sampling_params
-    from huatuo_ray.llm.config import ServerConfig
-    from huatuo_ray.llm.server import LocalServer
 
-    a.work.mkdir(parents=True, exist_ok=True)
-    server = None
-    if a.base_url is None:
-        server = LocalServer(ServerConfig(), a.work / "server.log").start()
-        a.base_url = server.base_url
-    try:
-        llm, cfg = configs(a.base_url, a.model, a.concurrency, a.max_tokens, make_items(a.work, a.items))
-        requests, sampling = prompts(cfg), sampling_params(cfg.sampling)
+    with server_url(a.base_url, a.work) as base_url:
+        llm, cfg = configs(base_url, a.model, a.concurrency, a.max_tokens, make_items(a.work, a.items))
+        sampling = sampling_params(cfg.sampling)
+        requests = [{"model": a.model, "messages": m, "sampling": sampling} for m in prompts(cfg)]
         run_pipeline(llm, cfg, a.work / "out")  # warm-up
         results = []
         for _ in range(a.runs):
-            dt_bare = asyncio.run(bare(a.base_url, a.model, requests, sampling, a.concurrency))
+            dt_bare = asyncio.run(bare(base_url, requests, a.concurrency))
             n, dt_pipe = run_pipeline(llm, cfg, a.work / "out")
             results.append({"bare_items_s": len(requests) / dt_bare, "pipeline_items_s": n / dt_pipe,
                             "items": n, "bare_s": round(dt_bare, 2), "pipeline_s": round(dt_pipe, 2)})
@@ -128,9 +102,6 @@ def main() -> None:
         p = statistics.median(r["pipeline_items_s"] for r in results)
         print(json.dumps({"items": a.items, "concurrency": a.concurrency, "max_tokens": a.max_tokens,
                           "bare_items_s": round(b, 3), "pipeline_items_s": round(p, 3), "ratio": round(p / b, 3)}))
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

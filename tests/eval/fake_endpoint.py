@@ -1,54 +1,54 @@
 """A scripted OpenAI-compatible chat endpoint (tests only): replies come from a function of the messages.
 
-Runs an aiohttp server in a background thread. ``reply(messages) -> str``; raising makes the request a 500.
-Every request body is recorded in ``requests``.
+A stdlib ``ThreadingHTTPServer`` on 127.0.0.1 in a daemon thread. ``reply(messages) -> str``; raising makes the
+request an HTTP 500. Every request body is recorded in ``requests``.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import threading
 import time
-
-from aiohttp import web
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedEndpoint:
     def __init__(self, reply):
         self.reply, self.requests = reply, []
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-        self._ready.wait(10)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server hook name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                try:
+                    status, payload = 200, outer.completion(body)
+                except Exception as e:  # noqa: BLE001 - a scripted failure
+                    status, payload = 500, {"error": {"message": str(e)}}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _chat(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        try:
-            text = self.reply(body["messages"])
-        except Exception as e:  # noqa: BLE001 - a scripted failure
-            return web.json_response({"error": {"message": str(e)}}, status=500)
-        return web.json_response({
-            "id": "x", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    def completion(self, body: dict) -> dict:
+        text = self.reply(body["messages"])
+        return {"id": "x", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self.httpd.shutdown()
+        self.httpd.server_close()
