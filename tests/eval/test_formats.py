@@ -119,3 +119,10 @@ def test_format_override_and_errors_name_file_line_field(tmp_path):
         detect_format(other)
     with pytest.raises(InputError, match="no such file"):
         load(tmp_path / "missing.json")
+
+
+def test_the_demo_slice_is_unchanged_cmmlu_rows(shared_data):
+    demo = load(Path(__file__).resolve().parents[2] / "examples/demo_benchmarks/cmmlu")
+    full = {i.id: i for i in load(shared_data / "benchmarks/cmmlu/test").items}
+    assert len(demo.items) == 24 and len(demo.subjects) == 6
+    assert all(full[i.id] == i.__class__(**{**i.__dict__, "where": full[i.id].where}) for i in demo.items)
