@@ -30,6 +30,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _openai import bare, server_args, server_url  # noqa: E402
 
 
 def make_input(work: Path, segments: int, unit_size: int) -> Path:
@@ -61,70 +64,39 @@ def run_pipeline(recipe, curated: Path, out: Path) -> tuple[int, float]:
     return stats["requests"]["sent"], time.perf_counter() - t0
 
 
-async def bare(base_url: str, requests: list[dict], concurrency: int) -> float:
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="EMPTY", max_retries=0, timeout=300)
-    sem = asyncio.Semaphore(concurrency)
-
-    async def one(r):
-        async with sem:
-            params = {k: v for k, v in r["sampling"].items() if v is not None}
-            resp = await client.chat.completions.create(model=r["model"], messages=r["messages"], **params)
-            return resp.choices[0].message.content
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(r) for r in requests))
-    dt = time.perf_counter() - t0
-    await client.close()
-    return dt
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--segments", type=int, default=256)
     ap.add_argument("--unit-size", type=int, default=64, help="Segments per work unit.")
-    ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--actors", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--base-url", default=None)
-    ap.add_argument("--model", default="local")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/bench_unify"))
+    server_args(ap, "/tmp/bench_unify")
     a = ap.parse_args()
 
     import ray
 
     from huatuo_ray.llm.cache import RequestCache
-    from huatuo_ray.llm.config import ServerConfig
-    from huatuo_ray.llm.server import LocalServer
 
-    a.work.mkdir(parents=True, exist_ok=True)
-    server = None
-    if a.base_url is None:
-        server = LocalServer(ServerConfig(), a.work / "server.log").start()
-        a.base_url = server.base_url
-    try:
+    with server_url(a.base_url, a.work) as base_url:
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-        curated = make_input(a.work, a.segments, a.unit_size)
-        recipe = recipe_for(a.base_url, a.model, a.concurrency, a.actors, a.work / "cache")
-        run_pipeline(recipe, curated, a.work / "out")  # warm-up; its cache holds the exact requests
-        requests = list(RequestCache(a.work / "cache").entries())
-        results = []
-        for i in range(a.runs):
-            dt_bare = asyncio.run(bare(a.base_url, requests, a.concurrency))
-            sent, dt_pipe = run_pipeline(recipe, curated, a.work / "out")
-            results.append({"bare_rps": len(requests) / dt_bare, "pipeline_rps": sent / dt_pipe,
-                            "bare_requests": len(requests), "pipeline_requests": sent,
-                            "bare_s": round(dt_bare, 2), "pipeline_s": round(dt_pipe, 2)})
-            print(json.dumps(results[-1]), flush=True)
-        bare_rps = statistics.median(r["bare_rps"] for r in results)
-        pipe_rps = statistics.median(r["pipeline_rps"] for r in results)
-        print(f"segments {a.segments}, concurrency {a.concurrency} ({a.actors} actors): bare {bare_rps:.2f} req/s, "
-              f"pipeline {pipe_rps:.2f} req/s, ratio {pipe_rps / bare_rps:.3f} (target >= 0.85)")
-    finally:
-        ray.shutdown()
-        if server:
-            server.stop()
+        try:
+            curated = make_input(a.work, a.segments, a.unit_size)
+            recipe = recipe_for(base_url, a.model, a.concurrency, a.actors, a.work / "cache")
+            run_pipeline(recipe, curated, a.work / "out")  # warm-up; its cache holds the exact requests
+            requests = list(RequestCache(a.work / "cache").entries())
+            results = []
+            for i in range(a.runs):
+                dt_bare = asyncio.run(bare(base_url, requests, a.concurrency))
+                sent, dt_pipe = run_pipeline(recipe, curated, a.work / "out")
+                results.append({"bare_rps": len(requests) / dt_bare, "pipeline_rps": sent / dt_pipe,
+                                "bare_requests": len(requests), "pipeline_requests": sent,
+                                "bare_s": round(dt_bare, 2), "pipeline_s": round(dt_pipe, 2)})
+                print(json.dumps(results[-1]), flush=True)
+            bare_rps = statistics.median(r["bare_rps"] for r in results)
+            pipe_rps = statistics.median(r["pipeline_rps"] for r in results)
+            print(f"segments {a.segments}, concurrency {a.concurrency} ({a.actors} actors): bare {bare_rps:.2f} req/s, "
+                  f"pipeline {pipe_rps:.2f} req/s, ratio {pipe_rps / bare_rps:.3f} (target >= 0.85)")
+        finally:
+            ray.shutdown()
 
 
 if __name__ == "__main__":
