@@ -60,7 +60,7 @@ def configs(base_url: str, model: str, concurrency: int, max_tokens: int, items:
 
 
 def run_pipeline(llm, cfg, out: Path) -> tuple[int, float]:
-    from huatuo_ray.eval.job import run_eval
+    from huatuo_ray.eval.evaluate import run_eval
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
@@ -70,7 +70,7 @@ def run_pipeline(llm, cfg, out: Path) -> tuple[int, float]:
 
 
 def prompts(cfg) -> list[list[dict]]:
-    from huatuo_ray.eval.formats import load_benchmark
+    from huatuo_ray.benchmarks.formats import load_benchmark
     from huatuo_ray.eval.prompt import prompt_for, render
 
     b = load_benchmark(cfg.benchmarks[0])

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.errors import RecipeError
+from huatuo_ray.eval.config import EvalConfig
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
@@ -87,6 +88,8 @@ class Recipe(_Strict):
     llm: LLMConfig = Field(default_factory=LLMConfig, description="The LLM backend unification (and labelling) use.")
     pack: PackConfig = Field(default_factory=PackConfig, description="Tokenisation and order-preserving packing.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training: Ray Train + DeepSpeed ZeRO.")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation of the trained model (no "
+                             "benchmarks: no eval step).")
     ray: RayConfig = Field(default_factory=RayConfig)
 
     @field_validator("sources")

@@ -15,6 +15,7 @@ import typer
 from huatuo_ray.cli.common import ConfigOpt, OverwriteOpt, SetOpt, app, fail, load
 from huatuo_ray.cli.run import run_recipe
 from huatuo_ray.errors import InputError
+from huatuo_ray.eval.config import EvalConfig
 from huatuo_ray.recipe import SFT_TYPE, Recipe, SourceConfig
 from huatuo_ray.run.runner import RunOptions
 
@@ -171,3 +172,32 @@ def train(
         typer.echo(format_report(run_dry(recipe.train, steps)))
         return
     _one(recipe, "train", None, {"pack": packed}, overwrite)
+
+
+@app.command("eval")
+def evaluate(
+    benchmark: Annotated[Optional[list[str]], typer.Option("--benchmark", "-b", help="A benchmark file or folder in its own release format (repeatable; replaces eval.benchmarks).")] = None,
+    format: Annotated[str, typer.Option(help="Release format of --benchmark: auto, medqa, medmcqa, cmmlu, ceval, cmexam, cmb.")] = "auto",
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="NAME=DIR_OR_HUB_ID: a model to evaluate (repeatable; adds to eval.models).")] = None,
+    trained: Annotated[bool, typer.Option(help="Also the run's trained model and its base (the train step's outputs).")] = True,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Zero-shot multiple-choice evaluation: every model answers every item; accuracy per benchmark and subject.
+
+    Without --model and with --no-trained, the recipe's llm is evaluated as configured (e.g. an endpoint:
+    --set llm.backend=endpoint --set llm.endpoint.base_url=URL --set llm.endpoint.model=NAME).
+    """
+    recipe = load(config, set_)
+    cfg = recipe.eval.with_benchmarks(benchmark, format) if benchmark else recipe.eval
+    extra = {}
+    for m in model or []:
+        name, sep, where = m.partition("=")
+        if not sep or not name or not where:
+            fail(f"--model {m!r}: give NAME=DIR_OR_HUB_ID")
+        extra[name] = where
+    cfg = cfg.model_copy(update={"trained": trained, "models": {**cfg.models, **extra}})
+    _one(recipe.model_copy(update={"eval": EvalConfig.model_validate(cfg.model_dump())}), "eval", output, {},
+         overwrite)

@@ -1,113 +1,119 @@
-"""The evaluation job: benchmarks x models -> predictions, ``results.json``, a table and a plot.
+"""The eval step: the trained model next to its base model (and any models the recipe lists) on the benchmarks.
 
-``huatuo-ray eval`` and the run's eval step call :func:`run_eval`; it needs no CLI. Example against any
-OpenAI-compatible server (``huatuo-ray llm serve`` gives one on this machine)::
-
-    from pathlib import Path
-    from huatuo_ray.eval import EvalConfig, run_eval
-    from huatuo_ray.llm import LLMConfig
-
-    llm = LLMConfig(backend="endpoint", endpoint={"base_url": "http://127.0.0.1:8000/v1", "model": "local"})
-    cfg = EvalConfig(benchmarks=[{"path": "../shared/data/benchmarks/cmmlu/test", "max_items": 40}])
-    stats = run_eval(llm, cfg, Path("/tmp/eval"))
-    print(stats["results"]["cmmlu"])
-
-In a run: ``run_eval(recipe.llm, recipe.eval, out, models={"trained": export_dir, "base": base_model})``: each
-directory is served like ``recipe.llm`` with that model (a local vLLM server started and stopped per model, or
-the ray.data.llm engine; Ray must be initialised for ``vllm_engine``). Without ``models``, ``eval.models`` is
-used, and without those the recipe's ``llm`` as configured (e.g. an endpoint). Requests go through the
-project's request cache (``cache_dir``, default ``llm.cache_dir`` or ``OUTPUT/_llm_cache``): a rerun sends
-only what failed before.
+After training, the models are the train step's export (``trained``) and its base (``base``: ``train.model.path``,
+or for a model trained from a random start the start itself, which the trainer exports beside the model), plus
+``eval.models``; with ``eval.trained: false`` only ``eval.models`` (or, without those, the recipe's ``llm`` as
+configured, e.g. an endpoint). Each model answers every benchmark item through the LLM layer
+(:func:`~huatuo_ray.eval.evaluate.run_eval`); ``decontam/`` reports the benchmark items the run's training data
+contains (the sampler's own inputs); ``judge/`` holds pairwise verdicts when ``eval.judge.questions`` is set.
 """
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from huatuo_ray.errors import InputError, SetupError
+from huatuo_ray import models as model_files
+from huatuo_ray.errors import Incomplete
 from huatuo_ray.eval.config import EvalConfig
-from huatuo_ray.eval.formats import load_benchmark
-from huatuo_ray.eval.items import Benchmark
-from huatuo_ray.eval.output import write_predictions, write_results
-from huatuo_ray.eval.prompt import prompt_for, render
-from huatuo_ray.eval.report import plot_accuracy, results_table
-from huatuo_ray.eval.score import Prediction, predict, summarise
-from huatuo_ray.eval.targets import ModelSpec, local_weights, resolve_models
-from huatuo_ray.llm.backends import model_name, run_requests
-from huatuo_ray.llm.config import LLMConfig
+from huatuo_ray.eval.evaluate import load_benchmarks, run_eval
+from huatuo_ray.job import Context, Plan, Step, counts
+from huatuo_ray.llm.backends import model_identity
+from huatuo_ray.recipe import Recipe
+
+RUNTIME = {"plot", "loglik_device"}
 
 
-def load_benchmarks(cfg: EvalConfig) -> list[Benchmark]:
-    if not cfg.benchmarks:
-        raise SetupError("eval.benchmarks is empty: give at least one benchmark (--benchmark PATH)")
-    benches = [load_benchmark(spec) for spec in cfg.benchmarks]
-    names = [b.name for b in benches]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise InputError(f"two benchmarks are both named {dup}: give each a name (eval.benchmarks[i].name)")
-    return benches
+def models_of(recipe: Recipe, ctx: Context | None = None) -> dict[str, str]:
+    """name -> model directory or hub id; the trained model and its base come from the train step's stats."""
+    cfg: EvalConfig = recipe.eval
+    out: dict[str, str] = {}
+    if cfg.trained:
+        if ctx is not None:
+            stats = json.loads((ctx.inputs["train"] / "stats.json").read_text(encoding="utf-8"))
+            out["trained"], out["base"] = stats["model"], stats["base_model"]
+        else:  # before training: named by what the train step will export
+            out["trained"] = "(the train step's export)"
+            out["base"] = recipe.train.model.path or "(the train step's initial model)"
+    return out | dict(cfg.models)
 
 
-def run_eval(recipe_llm: LLMConfig, cfg: EvalConfig, output: str | Path,
-             models: Mapping[str, ModelSpec] | None = None, cache_dir: str | Path | None = None,
-             log_dir: str | Path | None = None, show: bool = True) -> dict[str, Any]:
-    """Evaluate every model on every benchmark; writes ``OUTPUT/results.json``, ``OUTPUT/predictions/``,
-    ``OUTPUT/plots/accuracy.png`` and returns the results (also printed as a table when ``show``)."""
-    started = time.time()
-    output = Path(output)
-    benches = load_benchmarks(cfg)
-    targets = resolve_models(recipe_llm, models if models is not None else cfg.models)
-    cache = Path(cache_dir or recipe_llm.cache_dir or output / "_llm_cache")
-    work = [(b, item, render(item, prompt_for(cfg, b.language))) for b in benches for item in b.items]
-    requests = [messages for _, _, messages in work]
-    results: dict[str, dict[str, Any]] = {b.name: {} for b in benches}
-    model_info: dict[str, Any] = {}
-    for name, llm in targets.items():
-        replies, served = run_requests(llm, requests, cfg.sampling, cache, log_dir or output)
-        preds = predict([item for _, item, _ in work], replies)
-        info = {"backend": llm.backend, "model": served or model_name(llm),
-                "requests": {"total": len(replies), "cached": sum(r.cached for r in replies),
-                             "errors": sum(not r.ok for r in replies)}}
-        if cfg.loglik:
-            info["loglik"] = _add_loglik(llm, cfg, work, preds)
-        model_info[name] = info
-        start = 0
-        for b in benches:
-            part = preds[start:start + len(b.items)]
-            start += len(b.items)
-            results[b.name][name] = summarise(part, f"{b.name} / {name}")
-            write_predictions(output, b.name, name, part)
-    out = {
-        "job": "eval",
-        "output": str(output),
-        "benchmarks": {b.name: {"format": b.format, "path": b.path, "language": b.language, "items": len(b.items),
-                                "skipped": b.skipped, "subjects": b.subjects} for b in benches},
-        "models": model_info,
-        "sampling": cfg.sampling.model_dump(),
-        "results": results,
-        "elapsed_s": round(time.time() - started, 3),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if cfg.plot:
-        out["plot"] = plot_accuracy(out, output / "plots" / "accuracy.png")
-    write_results(output, out)
-    if show:
-        print(results_table(out), flush=True)
-    return out
+class EvalStep(Step):
+    name = "eval"
+    summary = "evaluate the models on the benchmarks"
 
+    def enabled(self, recipe: Recipe) -> bool:
+        return bool(recipe.eval.benchmarks)
 
-def _add_loglik(llm: LLMConfig, cfg: EvalConfig, work: list, preds: list[Prediction]) -> dict[str, Any]:
-    """Fill ``loglik_pred`` for single-answer items when the model's weights are local; say why not otherwise."""
-    path, why = local_weights(llm)
-    if path is None:
-        return {"scored": 0, "reason": why}
-    from huatuo_ray.eval.loglik import LoglikScorer
+    def upstream(self, recipe: Recipe) -> tuple[str, ...]:
+        return ("train", "sample") if recipe.eval.trained else ()
 
-    scorer = LoglikScorer(path, cfg.loglik_device)
-    n = 0
-    for (bench, item, messages), p in zip(work, preds):
-        p.loglik_pred = scorer.predict(item, messages, bench.language)
-        n += p.loglik_pred is not None
-    return {"scored": n, "weights": str(path)}
+    def settings(self, recipe: Recipe) -> dict[str, Any]:
+        cfg = recipe.eval.model_dump(mode="json", exclude=RUNTIME)
+        return {"eval": cfg, "llm": model_identity(recipe.llm)["settings"], "models": models_of(recipe)}
+
+    def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
+        files = {f"eval.benchmarks.{i}.path": b.path for i, b in enumerate(recipe.eval.benchmarks)
+                 if Path(b.path).expanduser().exists()}
+        for name, m in recipe.eval.models.items():
+            files |= model_files.content_files(m, f"eval.models.{name}")
+        if recipe.eval.judge.questions:
+            files["eval.judge.questions"] = recipe.eval.judge.questions
+        return files
+
+    def plan(self, ctx: Context) -> Plan:
+        benches = load_benchmarks(ctx.recipe.eval)
+        names = list(models_of(ctx.recipe, ctx)) or ["the recipe's llm"]
+        n = sum(len(b.items) for b in benches)
+        return Plan(["eval"], f"{n:,} items of {', '.join(b.name for b in benches)} x {len(names)} models "
+                    f"({', '.join(names)})", detail=benches)
+
+    def needs_ray(self, ctx: Context, plan: Plan) -> bool:
+        return ctx.recipe.llm.backend == "vllm_engine"
+
+    def problems(self, recipe: Recipe) -> list[str]:
+        out = [f"eval.benchmarks.{i}.path = {b.path!r}: no such file or directory"
+               for i, b in enumerate(recipe.eval.benchmarks) if not Path(b.path).expanduser().exists()]
+        for name, m in recipe.eval.models.items():
+            out += [p for p in [model_files.problem(m, f"eval.models.{name}")] if p]
+        return out
+
+    def notes(self, recipe: Recipe) -> list[str]:
+        how = "a local vLLM server per model" if recipe.llm.backend != "vllm_engine" else "the ray.data.llm engine"
+        return [f"models: {', '.join(f'{k} = {v}' for k, v in models_of(recipe).items()) or 'the recipe llm'}; "
+                f"served by {how}"]
+
+    def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
+        from huatuo_ray.benchmarks.decontam import find_contamination
+
+        cfg, recipe = ctx.recipe.eval, ctx.recipe
+        named = models_of(recipe, ctx)
+        stats = run_eval(recipe.llm, cfg, ctx.output, models=named or None, cache_dir=ctx.llm_cache)
+        if cfg.trained:  # which benchmark items the training data holds (the sampler's inputs)
+            sample = json.loads((ctx.inputs["sample"] / "stats.json").read_text(encoding="utf-8"))
+            report = find_contamination(plan.detail, [s["path"] for s in sample["sources"] if s["items"]],
+                                        cfg.decontam, ctx.output / "decontam")
+            stats["decontam"] = {b: {k: v[k] for k in ("items", "contaminated", "too_short")}
+                                 for b, v in report["benchmarks"].items()}
+        if cfg.judge.questions:
+            from huatuo_ray.eval.judge import run_judge
+
+            stats["judge"] = run_judge(recipe.llm, cfg.judge, named, ctx.output / "judge", cache_dir=ctx.llm_cache)
+        answered = unanswered = errored = 0
+        for per_model in stats["results"].values():
+            for r in per_model.values():
+                answered, unanswered, errored = answered + r["answered"], unanswered + r["unanswered"], \
+                    errored + r["errored"]
+        stats["counts"] = counts(answered, unanswered, errored, item="answers",
+                                 dropped_by_reason={"the reply names no option": unanswered} if unanswered else {},
+                                 quarantined_by_reason={"llm error": errored} if errored else {})
+        if errored:
+            raise Incomplete(f"eval: {errored:,} requests failed; rerun the same command to retry them (answered "
+                             "requests come from the cache)")
+        return stats
+
+    def describe(self, stats: dict[str, Any]) -> str:
+        parts = [f"{bench} {model} {r['accuracy']:.3f}" for bench, per_model in stats["results"].items()
+                 for model, r in per_model.items()]
+        return "accuracy: " + "; ".join(parts) + f" (results: {stats['output']}/results.json)"

@@ -22,10 +22,10 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from huatuo_ray.benchmarks.formats._rows import json_records
+from huatuo_ray.benchmarks.items import text
 from huatuo_ray.errors import InputError, SetupError
 from huatuo_ray.eval.config import JudgeConfig
-from huatuo_ray.eval.formats._rows import json_records
-from huatuo_ray.eval.items import text
 from huatuo_ray.eval.targets import ModelSpec, resolve_models
 from huatuo_ray.io.atomic import write_json_atomic, write_text_atomic
 from huatuo_ray.llm.backends import run_requests

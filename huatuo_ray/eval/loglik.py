@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from huatuo_ray.eval.items import Item
+from huatuo_ray.benchmarks.items import Item
 
 PREFIX = {"zh": "答案：", "en": "Answer:"}
 

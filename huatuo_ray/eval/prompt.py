@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from huatuo_ray.benchmarks.items import Item
 from huatuo_ray.eval.config import EvalConfig, MCPrompt
-from huatuo_ray.eval.items import Item
 
 
 def render(item: Item, prompt: MCPrompt) -> list[dict[str, str]]:

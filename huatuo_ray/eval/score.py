@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
+from huatuo_ray.benchmarks.items import Item
 from huatuo_ray.errors import LedgerError
 from huatuo_ray.eval.extract import extract_answer
-from huatuo_ray.eval.items import Item
 from huatuo_ray.llm.client import LLMResult
 
 

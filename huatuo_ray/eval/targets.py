@@ -7,6 +7,7 @@ vLLM server with ``server.model`` set to it (an endpoint serves one fixed model,
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Mapping
@@ -29,12 +30,23 @@ def default_name(llm: LLMConfig) -> str:
     return safe_name(Path(model).name) if model else "smollm2-135m-instruct"
 
 
+def context_of(model: str | Path) -> int | None:
+    """The context length a local model directory was built for (``max_position_embeddings``), if readable."""
+    try:
+        return int(json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def for_model(recipe_llm: LLMConfig, model: str | Path) -> LLMConfig:
-    """The recipe's LLM settings serving ``model`` (a directory or hub id)."""
+    """The recipe's LLM settings serving ``model`` (a directory or hub id), its context capped at the model's own."""
     if recipe_llm.backend == "vllm_engine":
-        return recipe_llm.model_copy(update={"engine": recipe_llm.engine.model_copy(update={"model": str(model)})})
-    return recipe_llm.model_copy(update={"backend": "local",
-                                         "server": recipe_llm.server.model_copy(update={"model": str(model)})})
+        sec, part = recipe_llm.engine, "engine"
+    else:
+        sec, part = recipe_llm.server, "server"
+    update = {"model": str(model), "max_model_len": min(sec.max_model_len, context_of(model) or sec.max_model_len)}
+    return recipe_llm.model_copy(update={part: sec.model_copy(update=update),
+                                         **({} if part == "engine" else {"backend": "local"})})
 
 
 def resolve_models(recipe_llm: LLMConfig, models: Mapping[str, ModelSpec] | None) -> dict[str, LLMConfig]:

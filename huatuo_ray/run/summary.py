@@ -34,12 +34,13 @@ def handoffs(stats: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if "unify" in stats:
             for typ, part in stats["unify"]["release"]["by_type"].items():
                 if typ in by_name:
-                    check(f"unified {typ} pairs = {typ} rows ordered", part["rows"], by_name[typ]["items"])
+                    check(f"unified {typ} pairs = {typ} rows ordered + dropped", part["rows"],
+                          by_name[typ]["items"] + by_name[typ].get("dropped", 0))
         if "sft" in stats:
             for name, part in stats["sft"]["by_source"].items():
                 if name in by_name:
-                    check(f"SFT conversations of {name} = its rows ordered", part["conversations"],
-                          by_name[name]["items"])
+                    check(f"SFT conversations of {name} = its rows ordered + dropped", part["conversations"],
+                          by_name[name]["items"] + by_name[name].get("dropped", 0))
     if "sample" in stats and "pack" in stats:
         check("items ordered = samples packed, truncated or dropped", stats["sample"]["total"],
               stats["pack"]["counts"]["in"])

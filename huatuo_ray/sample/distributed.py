@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from huatuo_ray.io.parquet_rows import read_rows
-from huatuo_ray.sample.order import SORT_COLUMNS, keyed_table
+from huatuo_ray.sample.order import SORT_COLUMNS, keyed_table, without
 from huatuo_ray.sample.parts import part_path, write_part
 from huatuo_ray.sample.plan import SamplePlan
 
@@ -40,12 +40,14 @@ def read_ids(path: str, start: int, stop: int) -> pa.ChunkedArray:
     return read_rows(path, start, stop, ["id"]).column("id")
 
 
-def keys_for_units(batch: dict[str, np.ndarray], sources: dict[str, tuple[int, float, int]], seed: int) -> pa.Table:
-    """Ray Data operator: work units -> keyed rows (key, src, epoch, id)."""
+def keys_for_units(batch: dict[str, np.ndarray], sources: dict[str, tuple[int, float, int, list[str]]],
+                   seed: int) -> pa.Table:
+    """Ray Data operator: work units -> keyed rows (key, src, epoch, id), dropped ids left out."""
     tables = []
     for name, path, start, stop in zip(batch["source"], batch["file"], batch["start"], batch["stop"]):
-        code, weight, epochs = sources[str(name)]
-        tables.append(keyed_table(read_ids(str(path), int(start), int(stop)), str(name), code, weight, epochs, seed))
+        code, weight, epochs, drop = sources[str(name)]
+        ids = without(read_ids(str(path), int(start), int(stop)), drop)
+        tables.append(keyed_table(ids, str(name), code, weight, epochs, seed))
     return pa.concat_tables(tables)
 
 
@@ -56,7 +58,7 @@ def order_on_ray(plan: SamplePlan, folder: Path, window: int, n_windows: int) ->
     cfg = plan.config
     workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     units = plan_units(plan, workers)
-    sources = {s.name: (s.code, s.weight, s.epochs) for s in plan.sources}
+    sources = {s.name: (s.code, s.weight, s.epochs, sorted(s.drop)) for s in plan.sources}
     ds = ray.data.from_items(units, override_num_blocks=len(units))
     ds = ds.map_batches(keys_for_units, batch_size=1, batch_format="numpy",
                         fn_kwargs={"sources": sources, "seed": cfg.seed})

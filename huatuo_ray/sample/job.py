@@ -3,7 +3,9 @@
 Without ``sample.sources`` in the recipe the sources follow from the run: one per source type of the unified
 pairs (``unify/release/by_type/<type>``, named after the type) and one per SFT source (``sft/<source>/kept``,
 named after the source), K and epochs from the preset. An explicit ``sample.sources`` list wins and reads
-its own paths.
+its own paths. With ``eval.decontam.drop_contaminated``, training samples that contain an item of the recipe's
+benchmarks (:mod:`huatuo_ray.benchmarks.decontam`) are left out of the order, counted with the reason; the
+report per source is in ``DIR/decontam/<source>/``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,22 @@ def sampler_config(recipe: Recipe, inputs: dict[str, Path] | None = None) -> Sam
                                          "sources": [s.model_dump(exclude_none=True) for s in sources]})
 
 
+def drops_contaminated(recipe: Recipe) -> bool:
+    return recipe.eval.decontam.drop_contaminated and bool(recipe.eval.benchmarks)
+
+
+def decontaminate(recipe: Recipe, plan: SamplePlan, out: Path, echo) -> None:
+    """Mark every source's training samples that contain a benchmark item to be left out of the order."""
+    from huatuo_ray.benchmarks.decontam import find_contamination, samples_to_drop
+    from huatuo_ray.benchmarks.formats import load_benchmark
+
+    benches = [load_benchmark(b) for b in recipe.eval.benchmarks]
+    for s in plan.sources:
+        if s.files:
+            s.drop = samples_to_drop(find_contamination(benches, s.files, recipe.eval.decontam, out / s.name))
+            echo(f"[sample] {s.name}: {len(s.drop):,} of {s.rows:,} samples contain a benchmark item: left out")
+
+
 class SampleStep(Step):
     name = "sample"
     summary = "order every source's items by priority"
@@ -69,12 +87,18 @@ class SampleStep(Step):
         if derived(recipe):  # the paths are the upstream outputs, already in the lineage
             for s in sample["sources"]:
                 s.pop("path", None)
-        return {"sample": sample}
+        out: dict[str, Any] = {"sample": sample}
+        if drops_contaminated(recipe):
+            out["eval"] = {"decontam": recipe.eval.decontam.model_dump(mode="json"),
+                           "benchmarks": [b.model_dump(mode="json") for b in recipe.eval.benchmarks]}
+        return out
 
     def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
-        if derived(recipe):
-            return {}
-        return {f"sample.sources.{i}.path": s.path for i, s in enumerate(recipe.sample.sources) if s.path}
+        files = {} if derived(recipe) else {
+            f"sample.sources.{i}.path": s.path for i, s in enumerate(recipe.sample.sources) if s.path}
+        if drops_contaminated(recipe):
+            files |= {f"eval.benchmarks.{i}.path": b.path for i, b in enumerate(recipe.eval.benchmarks)}
+        return files
 
     def plan(self, ctx: Context) -> Plan:
         plan = plan_sample(sampler_config(ctx.recipe, ctx.inputs))
@@ -86,6 +110,8 @@ class SampleStep(Step):
 
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
         sp: SamplePlan = plan.detail
+        if drops_contaminated(ctx.recipe):
+            decontaminate(ctx.recipe, sp, ctx.output / "decontam", ctx.echo)
         return run_sample(sp, ctx.output).summary
 
     def describe(self, stats: dict[str, Any]) -> str:

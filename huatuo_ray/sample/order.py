@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from huatuo_ray.sample.config import SamplerConfig
 from huatuo_ray.sample.keys import hash_ids, item_keys
@@ -23,6 +24,14 @@ SORT_COLUMNS = ["key", "src", "epoch", "id"]
 def source_codes(cfg: SamplerConfig) -> dict[str, int]:
     """Source name -> its rank among all names: the tie-breaker after the key, and the plot's order."""
     return {n: i for i, n in enumerate(sorted(s.name for s in cfg.sources))}
+
+
+def without(ids: pa.Array | pa.ChunkedArray, drop: dict[str, str] | list[str]) -> pa.Array | pa.ChunkedArray:
+    """``ids`` without the ones in ``drop`` (compared as strings, whatever the id column's type)."""
+    if not drop:
+        return ids
+    as_str = ids.cast(pa.string())
+    return ids.filter(pc.invert(pc.is_in(as_str, value_set=pa.array(list(drop), pa.string()))))
 
 
 def keyed_table(ids: pa.Array | pa.ChunkedArray | np.ndarray, name: str, code: int, weight: float, epochs: int,

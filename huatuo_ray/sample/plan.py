@@ -27,11 +27,17 @@ class PlannedSource:
     path: str
     files: list[str] = field(default_factory=list)
     file_rows: list[int] = field(default_factory=list)
+    drop: dict[str, str] = field(default_factory=dict)  # id -> reason: rows left out of the order (decontamination)
+
+    @property
+    def rows(self) -> int:
+        """Rows of the input."""
+        return sum(self.file_rows)
 
     @property
     def items(self) -> int:
-        """Rows of the input."""
-        return sum(self.file_rows)
+        """Rows that are ordered: the input's rows but those dropped."""
+        return self.rows - len(self.drop)
 
     @property
     def count(self) -> int:

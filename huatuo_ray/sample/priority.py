@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ import pyarrow.parquet as pq
 
 from huatuo_ray.io.atomic import atomic_path, remove_temporaries, write_json_atomic
 from huatuo_ray.job import counts
+from huatuo_ray.ledger import reason_key
 from huatuo_ray.sample.config import SamplerConfig
-from huatuo_ray.sample.order import keyed_table, sort_keyed
+from huatuo_ray.sample.order import keyed_table, sort_keyed, without
 from huatuo_ray.sample.parts import check_parts, part_path, write_part
 from huatuo_ray.sample.plan import SamplePlan, plan_sample
 from huatuo_ray.sample.plot import write_share_plot
@@ -52,8 +54,8 @@ class SampleResult:
 def order_locally(plan: SamplePlan, folder: Path, window: int, n_windows: int) -> list[dict]:
     """The single-process path: read all ids, key them, one numpy sort, write parts of ``block_rows``."""
     cfg = plan.config
-    parts = [keyed_table(pq.read_table(s.files, columns=["id"]).column("id"), s.name, s.code, s.weight, s.epochs,
-                         cfg.seed) for s in plan.sources if s.items]
+    parts = [keyed_table(without(pq.read_table(s.files, columns=["id"]).column("id"), s.drop), s.name, s.code,
+                         s.weight, s.epochs, cfg.seed) for s in plan.sources if s.items]
     table = sort_keyed(pa.concat_tables(parts))
     del parts
     step = cfg.block_rows
@@ -101,9 +103,12 @@ def run_sample(plan: SamplePlan | SamplerConfig, output: str | Path) -> SampleRe
         "preset": cfg.preset,
         "key": "-ln(U)/beta^K, U = f(seed, source, epoch, id); ascending; ties by (source, epoch, id)",
         "sources": [{"name": s.name, "type": s.type, "K": s.K, "weight": s.weight, "epochs": s.epochs,
-                     "items": s.items, "count": s.count, "path": s.path, "files": len(s.files)} for s in plan.sources],
+                     "items": s.items, "dropped": len(s.drop), "count": s.count, "path": s.path, "files": len(s.files)}
+                    for s in plan.sources],
         "total": total,
-        "counts": counts(total, item="items"),
+        "counts": counts(total, sum(len(s.drop) * s.epochs for s in plan.sources), item="items",
+                         dropped_by_reason=dict(sum((Counter({reason_key(r): s.epochs for r in s.drop.values()})
+                                                     for s in plan.sources), Counter()))),
         "id_kind": plan.id_kind,
         "files": [{"path": f"order/{Path(p['path']).name}", "first": p["first"], "rows": p["rows"]} for p in parts],
         "windows": {"size": window, "sources": plan.names, "counts": shares.tolist()},

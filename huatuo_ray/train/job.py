@@ -12,6 +12,7 @@ from typing import Any
 from huatuo_ray import models
 from huatuo_ray.job import Ask, Context, Plan, Step, counts
 from huatuo_ray.recipe import Recipe
+from huatuo_ray.train.loop import INIT_MODEL
 from huatuo_ray.train.trainer import check_pack, learning_settings, run_training
 
 
@@ -79,6 +80,7 @@ class TrainStep(Step):
         cfg = ctx.recipe.train.model_copy(update={"packed": str(ctx.inputs["pack"]),
                                                   "output": str(ctx.output.parent), "run_name": ctx.output.name})
         s = run_training(cfg).summary
+        s["base_model"] = cfg.model.path or str(ctx.output / INIT_MODEL)  # what evaluation compares the model with
         left = reader.num_steps - s["steps"]
         s["counts"] = counts(s["steps"], left, dropped_by_reason={"beyond train.max_steps": left} if left else {},
                              item="steps")

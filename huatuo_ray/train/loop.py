@@ -20,6 +20,7 @@ from typing import Any, Callable
 from huatuo_ray.train.config import TrainConfig
 
 STATE_FILE = "huatuo_state.json"
+INIT_MODEL = "model_init"  # the randomly initialised model of a run without train.model.path (its base model)
 
 
 def default_reader_factory(path: str):
@@ -133,6 +134,8 @@ def train_func(config: dict[str, Any]) -> None:
     else:
         removed = log.roll_back(0)
         log.event("start", next_step=0, records_discarded=removed)
+        if cfg.export and not cfg.model.path:  # trained from a random start: keep that start, the base to compare with
+            export_model(engine, cfg, run_dir / INIT_MODEL, rank)
 
     step_time_sum, step_count = 0.0, 0
     for step in range(start, total):

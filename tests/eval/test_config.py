@@ -6,8 +6,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from huatuo_ray.benchmarks.items import Item
 from huatuo_ray.eval.config import EvalConfig
-from huatuo_ray.eval.items import Item
 from huatuo_ray.eval.prompt import prompt_for, render
 
 

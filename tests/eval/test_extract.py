@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from huatuo_ray.eval.config import BenchmarkSpec
+from huatuo_ray.benchmarks.config import BenchmarkSpec
+from huatuo_ray.benchmarks.formats import load_benchmark
 from huatuo_ray.eval.extract import extract_answer, is_negative_question
-from huatuo_ray.eval.formats import load_benchmark
 from huatuo_ray.eval.score import predict, summarise
 from huatuo_ray.llm.client import LLMResult
 

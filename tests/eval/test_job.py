@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from huatuo_ray.benchmarks.formats import load_benchmark
 from huatuo_ray.errors import InputError, SetupError
 from huatuo_ray.eval.config import EvalConfig
-from huatuo_ray.eval.formats import load_benchmark
-from huatuo_ray.eval.job import run_eval
+from huatuo_ray.eval.evaluate import run_eval
 from huatuo_ray.eval.output import predictions_path, read_predictions
 from huatuo_ray.eval.targets import for_model, resolve_models
 from huatuo_ray.llm.config import LLMConfig

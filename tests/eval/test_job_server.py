@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from huatuo_ray.eval.config import EvalConfig
-from huatuo_ray.eval.job import run_eval
+from huatuo_ray.eval.evaluate import run_eval
 from huatuo_ray.eval.output import predictions_path, read_predictions
 from huatuo_ray.llm.cache import RequestCache
 from huatuo_ray.llm.config import LLMConfig

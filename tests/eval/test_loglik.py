@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from huatuo_ray.benchmarks.formats import load_benchmark
 from huatuo_ray.eval.config import EvalConfig
-from huatuo_ray.eval.formats import load_benchmark
-from huatuo_ray.eval.job import _add_loglik
+from huatuo_ray.eval.evaluate import _add_loglik
 from huatuo_ray.eval.prompt import prompt_for, render
 from huatuo_ray.eval.report import results_table
 from huatuo_ray.eval.score import predict, summarise

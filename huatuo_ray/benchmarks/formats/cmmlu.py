@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from huatuo_ray.eval.formats._lettered import read_lettered_csv
-from huatuo_ray.eval.formats._rows import csv_header
-from huatuo_ray.eval.items import Item
+from huatuo_ray.benchmarks.formats._lettered import read_lettered_csv
+from huatuo_ray.benchmarks.formats._rows import csv_header
+from huatuo_ray.benchmarks.items import Item
 
 FORMAT = "cmmlu"
 LANGUAGE = "zh"

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from huatuo_ray.benchmarks.formats._rows import json_records
 from huatuo_ray.errors import InputError
-from huatuo_ray.eval.formats._rows import json_records
 
 SUFFIXES = (".parquet", ".jsonl", ".json")
 

@@ -1,7 +1,7 @@
 """Decontamination: n-gram overlap between training samples and benchmark items.
 
 The benchmark side is small: :class:`ContaminationIndex` holds every item's n-grams (question + options; ``n_zh``
-characters, ``n_en`` words, see :class:`~huatuo_ray.eval.config.DecontamConfig` for the defaults and why),
+characters, ``n_en`` words, see :class:`~huatuo_ray.benchmarks.config.DecontamConfig` for the defaults and why),
 without template phrases shared by ``boilerplate_items`` items or more. The training side is streamed: each
 sample's n-grams are intersected with the index, and an item counts as contaminated by the sample when the
 matched n-grams cover at least ``threshold`` of the item's tokens. :meth:`ContaminationIndex.scan` is a pure
@@ -13,8 +13,9 @@ items); :func:`samples_to_drop` reads the ids and reasons back for the sampler. 
 detected (different tokens); an item copied without its options is found when its question alone covers the
 threshold; an item shorter than n tokens cannot be checked (counted as ``too_short``).
 
-    from huatuo_ray.eval import DecontamConfig, load_benchmark, BenchmarkSpec
-    from huatuo_ray.eval.decontam import find_contamination, samples_to_drop
+    from huatuo_ray.benchmarks.config import BenchmarkSpec, DecontamConfig
+    from huatuo_ray.benchmarks.formats import load_benchmark
+    from huatuo_ray.benchmarks.decontam import find_contamination, samples_to_drop
     bench = load_benchmark(BenchmarkSpec(path="../shared/data/benchmarks/cmmlu/test"))
     report = find_contamination([bench], ["runs/x/unify/release"], DecontamConfig(), "runs/x/decontam")
     drop = samples_to_drop("runs/x/decontam")    # {sample id: reason}
@@ -29,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huatuo_ray.eval.config import DecontamConfig
-from huatuo_ray.eval.items import Benchmark
-from huatuo_ray.eval.ngrams import gram_positions, gram_set, tokens
-from huatuo_ray.eval.training import iter_samples, training_files
+from huatuo_ray.benchmarks.config import DecontamConfig
+from huatuo_ray.benchmarks.items import Benchmark
+from huatuo_ray.benchmarks.ngrams import gram_positions, gram_set, tokens
+from huatuo_ray.benchmarks.training import iter_samples, training_files
 from huatuo_ray.io.atomic import write_json_atomic, write_text_atomic
 
 REASON = "overlaps benchmark {names} (decontamination)"

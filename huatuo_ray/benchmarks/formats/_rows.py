@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from huatuo_ray.benchmarks.items import bad
 from huatuo_ray.errors import InputError
-from huatuo_ray.eval.items import bad
 
 
 def read_text(path: Path) -> str:

@@ -10,16 +10,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from huatuo_ray.eval.config import BenchmarkSpec, DecontamConfig
-from huatuo_ray.eval.decontam import (
+from huatuo_ray.benchmarks.config import BenchmarkSpec, DecontamConfig
+from huatuo_ray.benchmarks.decontam import (
     ContaminationIndex,
     contamination_table,
     find_contamination,
     samples_to_drop,
 )
-from huatuo_ray.eval.formats import load_benchmark
+from huatuo_ray.benchmarks.formats import load_benchmark
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "eval" / "data"  # the benchmark fixtures live with the eval tests
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -12,8 +12,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from huatuo_ray.eval.formats._rows import csv_header, csv_records, require_columns
-from huatuo_ray.eval.items import Item, bad, gold_letters
+from huatuo_ray.benchmarks.formats._rows import csv_header, csv_records, require_columns
+from huatuo_ray.benchmarks.items import Item, bad, gold_letters
 
 FORMAT = "cmexam"
 LANGUAGE = "zh"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from huatuo_ray.eval.formats._rows import first_json_keys, json_records
-from huatuo_ray.eval.items import Item, bad, gold_letters, text
+from huatuo_ray.benchmarks.formats._rows import first_json_keys, json_records
+from huatuo_ray.benchmarks.items import Item, bad, gold_letters, text
 
 FORMAT = "medqa"
 LANGUAGE = "en"

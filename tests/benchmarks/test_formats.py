@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from huatuo_ray.benchmarks.config import PAPER_SUBJECTS, BenchmarkSpec
+from huatuo_ray.benchmarks.formats import detect_format, load_benchmark
 from huatuo_ray.errors import InputError
-from huatuo_ray.eval.config import PAPER_SUBJECTS, BenchmarkSpec
-from huatuo_ray.eval.formats import detect_format, load_benchmark
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "eval" / "data"  # the benchmark fixtures live with the eval tests
 
 
 def load(path, **kw):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from huatuo_ray.benchmarks.formats import ceval, cmb, cmexam, cmmlu, medmcqa, medqa
+from huatuo_ray.benchmarks.items import Benchmark, Item
 from huatuo_ray.errors import InputError
-from huatuo_ray.eval.formats import ceval, cmb, cmexam, cmmlu, medmcqa, medqa
-from huatuo_ray.eval.items import Benchmark, Item
 from huatuo_ray.io.language import detect_language
 
 READERS = {m.FORMAT: m for m in (medqa, medmcqa, cmb, cmmlu, ceval, cmexam)}
@@ -43,7 +43,7 @@ def detect_format(path: Path) -> str:
 
 
 def load_benchmark(spec) -> Benchmark:
-    """Read a :class:`~huatuo_ray.eval.config.BenchmarkSpec`: detect, parse, filter subjects, slice."""
+    """Read a :class:`~huatuo_ray.benchmarks.config.BenchmarkSpec`: detect, parse, filter subjects, slice."""
     path = Path(spec.path)
     files = benchmark_files(path)
     formats = {f: spec.format if spec.format != "auto" else detect_format(f) for f in files}

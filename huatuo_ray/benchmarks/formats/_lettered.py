@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from huatuo_ray.eval.formats._rows import csv_header, csv_records, require_columns
-from huatuo_ray.eval.items import Item, bad, gold_letters
+from huatuo_ray.benchmarks.formats._rows import csv_header, csv_records, require_columns
+from huatuo_ray.benchmarks.items import Item, bad, gold_letters
 
 LETTERS = "ABCDEFGH"
 
