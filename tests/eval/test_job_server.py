@@ -72,6 +72,23 @@ def test_run_eval_against_the_real_server(llm_server, tmp_path, capsys):
     again = run_eval(llm, cfg, out, models={"smollm2": llm}, show=False)   # all from the request cache
     assert again["results"] == stats["results"] and again["models"]["smollm2"]["requests"]["cached"] == 24
 
+    # the command a user runs: `huatuo-ray eval` against the endpoint, the same numbers (replies from the cache)
+    from typer.testing import CliRunner
+
+    from huatuo_ray.cli import app
+
+    cli_out = tmp_path / "cli"
+    res = CliRunner().invoke(app, [
+        "eval", "--no-trained", "--benchmark", str(DATA / "medqa_own.jsonl"), "--benchmark", str(DATA / "medmcqa_own.json"),
+        "--output", str(cli_out), "--set", "llm.backend=endpoint", "--set", f"llm.endpoint.base_url={llm_server.base_url}",
+        "--set", "llm.endpoint.model=local", "--set", f"llm.cache_dir={out / '_llm_cache'}",
+        "--set", "eval.sampling={temperature: 0, top_p: 1, max_tokens: 64, seed: 0}"])
+    assert res.exit_code == 0, res.output
+    step = json.loads((cli_out / "stats.json").read_text())
+    assert step["complete"] and step["counts"]["in"] == 24
+    for bench in ("medqa", "medmcqa"):
+        assert step["results"][bench]["local"]["correct"] == stats["results"][bench]["smollm2"]["correct"]
+
 
 def test_pairwise_judging_mechanics_against_the_real_server(llm_server, tmp_path):
     from huatuo_ray.eval.config import JudgeConfig
