@@ -59,7 +59,9 @@ class ModelConfig(_Strict):
     tokenizer: str | None = Field(
         None, description="Tokenizer saved with the exported model (default: the model path; for the tiny "
         "model the offline SmolLM2 tokenizer). It must be the one the packer used.")
-    trust_remote_code: bool = Field(False, description="Needed for models with their own code (e.g. Baichuan2).")
+    trust_remote_code: bool = Field(
+        False, description="Needed for models or tokenizers with their own code (Baichuan2's tokenizer, also after "
+        "`huatuo-ray model convert baichuan2`). A model running its own code cannot keep packed samples apart.")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
     size: Literal["7B", "13B", "Qwen2.5-7B", "Llama-3-8B"] | None = Field(
         None, description="Architecture used by the dry run when the model's config.json is not readable from here: "

@@ -2,7 +2,7 @@
 
 Every rank: builds the model, wraps it with ``deepspeed.initialize`` (the process group is Ray Train's),
 restores the last checkpoint if there is one, then for each global step from the cursor on reads its slice,
-runs the micro-batches (DeepSpeed accumulates gradients and steps at the boundary), logs metrics and the
+runs the micro-batches (each with its samples' boundaries, :mod:`huatuo_ray.train.isolation`) (DeepSpeed accumulates gradients and steps at the boundary), logs metrics and the
 sequences consumed, and every ``checkpoint_every`` steps saves its ZeRO shards and reports them with
 ``ray.train.report`` (Ray Train merges all ranks' files into one checkpoint directory).
 """
