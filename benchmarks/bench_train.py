@@ -94,10 +94,10 @@ def _baseline_worker(rank: int, world: int, port: int, cfg_json: str, vocab: int
     cfg = TrainConfig.model_validate_json(cfg_json)
     os.environ["TORCH_EXTENSIONS_DIR"] = cfg.extensions_path()
     dist.init_process_group("gloo", rank=rank, world_size=world)
-    engine, data, total, flops = make_engine(cfg, default_reader_factory(cfg.packed), rank, world, vocab)
+    engine, data, total, flops, iso = make_engine(cfg, default_reader_factory(cfg.packed), rank, world, vocab)
     starts, losses = [], []
     for step in range(total):
-        m = train_step(engine, data, step, cfg, world, flops)
+        m = train_step(engine, data, step, cfg, world, flops, iso.mechanism)
         starts.append(m["started_at"])
         losses.append(m["loss"])
     if rank == 0:

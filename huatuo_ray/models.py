@@ -49,9 +49,19 @@ def problem(name: str | None, setting: str, hint: str = "") -> str | None:
     """
     if not name:
         return f"{setting} is not set. {hint}".strip()
-    if Path(os.path.expanduser(name)).exists() or (not looks_like_path(name) and _cached(name) is not None):
+    if find_local(name) is not None:
         return None
     return _not_found(setting, name, hint, download="a run would have to download it from the hub")
+
+
+def find_local(name: str | None) -> Path | None:
+    """The local path of ``name`` (the path itself, or its hub snapshot in the local cache) without downloading."""
+    if not name:
+        return None
+    path = Path(os.path.expanduser(name))
+    if path.exists():
+        return path
+    return None if looks_like_path(name) else _cached(name)
 
 
 def content_files(name: str | None, setting: str) -> dict[str, str]:
@@ -78,14 +88,11 @@ def locate(name: str | None, setting: str, hint: str = "") -> Path:
     """
     if not name:
         raise ModelNotFound(f"{setting} is not set. {hint}".strip())
-    path = Path(os.path.expanduser(name))
-    if path.exists():
-        return path
+    found = find_local(name)
+    if found is not None:
+        return found
     if looks_like_path(name):
         raise ModelNotFound(_not_found(setting, name, hint))
-    cached = _cached(name)
-    if cached is not None:
-        return cached
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True"):
         try:
             from huggingface_hub import snapshot_download

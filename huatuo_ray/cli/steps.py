@@ -169,7 +169,10 @@ def train(
         pack_dir = Path(packed) if packed else Runner(recipe).input_dir("pack")[0]
         if steps is None and finished(pack_dir):
             steps = min(PackedReader(pack_dir).num_steps, recipe.train.max_steps or 10**12)
-        typer.echo(format_report(run_dry(recipe.train, steps)))
+        report = run_dry(recipe.train, steps)
+        typer.echo(format_report(report))
+        if report["isolation"]["refused"]:
+            fail(report["isolation"]["reason"])
         return
     _one(recipe, "train", None, {"pack": packed}, overwrite)
 

@@ -30,12 +30,24 @@ class TinyModelConfig(_Strict):
     seed: int = Field(0, ge=0, description="Seed of the random initialisation (the same on every rank).")
 
 
-ARCH_PRESETS: dict[str, dict[str, int]] = {
-    # Baichuan2 (the paper's base models): Llama-like blocks with a 125,696-token vocabulary.
+# Model shapes for the dry run's memory estimate when the model's config.json is not readable here, with the
+# model type that decides how packed samples are kept apart (huatuo_ray/train/isolation.py). Values from each
+# model's published config.json on the Hugging Face hub.
+ARCH_PRESETS: dict[str, dict] = {
+    # baichuan-inc/Baichuan2-7B-Base config.json, trained in the Llama layout made by
+    # `huatuo-ray model convert baichuan2` (its own remote-code layout cannot keep packed samples apart).
     "7B": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
-           "vocab_size": 125696},
+           "num_key_value_heads": 32, "vocab_size": 125696, "model_type": "llama"},
+    # baichuan-inc/Baichuan2-13B-Base config.json: ALiBi, remote code only (no Llama layout exists for it).
     "13B": {"hidden_size": 5120, "intermediate_size": 13696, "num_hidden_layers": 40, "num_attention_heads": 40,
-            "vocab_size": 125696},
+            "num_key_value_heads": 40, "vocab_size": 125696, "model_type": "baichuan", "remote_code": True},
+    # Qwen/Qwen2.5-7B(-Instruct) config.json: GQA with 4 KV heads, biases on q/k/v, untied embeddings.
+    "Qwen2.5-7B": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                   "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064, "model_type": "qwen2",
+                   "attention_bias": True},
+    # meta-llama/Meta-Llama-3-8B(-Instruct) config.json: GQA with 8 KV heads, untied embeddings.
+    "Llama-3-8B": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                   "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "model_type": "llama"},
 }
 
 
@@ -47,14 +59,19 @@ class ModelConfig(_Strict):
     tokenizer: str | None = Field(
         None, description="Tokenizer saved with the exported model (default: the model path; for the tiny "
         "model the offline SmolLM2 tokenizer). It must be the one the packer used.")
-    trust_remote_code: bool = Field(False, description="Needed for models with their own code (e.g. Baichuan2).")
+    trust_remote_code: bool = Field(
+        False, description="Needed for models or tokenizers with their own code (Baichuan2's tokenizer, also after "
+        "`huatuo-ray model convert baichuan2`). A model running its own code cannot keep packed samples apart.")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
-    size: Literal["7B", "13B"] | None = Field(
-        None, description="Architecture used by the dry run's memory estimate when the model's config.json "
-        "is not readable from here (Baichuan2-7B / 13B shapes).")
+    size: Literal["7B", "13B", "Qwen2.5-7B", "Llama-3-8B"] | None = Field(
+        None, description="Architecture used by the dry run when the model's config.json is not readable from here: "
+        "7B / 13B are Baichuan2's shapes (7B in the Llama layout), Qwen2.5-7B and Llama-3-8B their models'.")
     attn_implementation: Literal["flash_attention_2", "sdpa", "eager"] = Field(
-        "flash_attention_2", description="flash_attention_2 (GPUs) keeps packed samples apart with position ids "
-        "(varlen kernel); sdpa / eager (CPU) get a block-diagonal mask built from the same position ids.")
+        "flash_attention_2", description="flash_attention_2 (GPUs) keeps packed samples apart with the varlen kernel "
+        "on the pack's cu_seqlens; sdpa / eager (CPU) with a block-diagonal mask built from them.")
+    allow_cross_sample_attention: bool = Field(
+        False, description="Train a model for which neither mechanism keeps packed samples apart (remote code, "
+        "unverified families): its packed samples then attend to each other. Refused unless true.")
     activation_checkpointing: bool = Field(True, description="Recompute activations in the backward pass.")
 
 

@@ -20,6 +20,7 @@ class MicroBatch:
     input_ids: np.ndarray       # int64 [m, L]
     labels: np.ndarray          # int64 [m, L], -100 = no loss
     position_ids: np.ndarray    # int64 [m, L], restart at 0 for every packed sample
+    cu_seqlens: list[np.ndarray]  # per sequence: its sample boundaries [0, len1, ..., real_len]
 
     @property
     def trained_tokens(self) -> int:
@@ -61,8 +62,9 @@ class RankSliceReader:
         labels = np.asarray(b.labels, dtype=np.int64)
         pos = np.asarray(b.position_ids, dtype=np.int64)
         m = self.micro_batch_size
-        micro = [MicroBatch(ids[i:i + m], labels[i:i + m], pos[i:i + m]) for i in range(0, len(ids), m)]
-        real = int(sum(int(c[-1]) for c in b.cu_seqlens))
+        cu = [np.asarray(c, dtype=np.int64) for c in b.cu_seqlens]
+        micro = [MicroBatch(ids[i:i + m], labels[i:i + m], pos[i:i + m], cu[i:i + m]) for i in range(0, len(ids), m)]
+        real = int(sum(int(c[-1]) for c in cu))
         return RankStep(step, micro, [int(x) for x in np.asarray(b.sequence_index)],
                         [list(map(str, s)) for s in b.sample_ids], real)
 

@@ -12,6 +12,7 @@ from typing import Any
 from huatuo_ray import models
 from huatuo_ray.job import Ask, Context, Plan, Step, counts
 from huatuo_ray.recipe import Recipe
+from huatuo_ray.train.isolation import for_recipe
 from huatuo_ray.train.loop import INIT_MODEL
 from huatuo_ray.train.trainer import check_pack, learning_settings, run_training
 
@@ -51,6 +52,9 @@ class TrainStep(Step):
             out.append(f"train.global_batch_size {t.global_batch_size} != pack.global_batch_size {p.global_batch_size}")
         if t.max_seq_len != p.max_seq_len:
             out.append(f"train.max_seq_len {t.max_seq_len} != pack.max_seq_len {p.max_seq_len}")
+        iso = for_recipe(t)
+        if iso.refused:
+            out.append(iso.line())
         return out
 
     def resources(self, recipe: Recipe) -> list[Ask]:
@@ -63,7 +67,8 @@ class TrainStep(Step):
 
         t = recipe.train
         lines = [f"DeepSpeed ZeRO-{t.zero_stage}, {t.precision}; global batch {t.global_batch_size} = micro "
-                 f"{t.micro_batch_size} x accumulation {t.gradient_accumulation_steps} x {t.num_workers} workers"]
+                 f"{t.micro_batch_size} x accumulation {t.gradient_accumulation_steps} x {t.num_workers} workers",
+                 for_recipe(t).line()]
         try:
             r = dry_run(t)
         except (ValueError, OSError) as e:

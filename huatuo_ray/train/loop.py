@@ -2,7 +2,7 @@
 
 Every rank: builds the model, wraps it with ``deepspeed.initialize`` (the process group is Ray Train's),
 restores the last checkpoint if there is one, then for each global step from the cursor on reads its slice,
-runs the micro-batches (DeepSpeed accumulates gradients and steps at the boundary), logs metrics and the
+runs the micro-batches (each with its samples' boundaries, :mod:`huatuo_ray.train.isolation`) (DeepSpeed accumulates gradients and steps at the boundary), logs metrics and the
 sequences consumed, and every ``checkpoint_every`` steps saves its ZeRO shards and reports them with
 ``ray.train.report`` (Ray Train merges all ranks' files into one checkpoint directory).
 """
@@ -39,9 +39,11 @@ def _param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def make_engine(cfg: TrainConfig, reader: Any, rank: int, world: int, vocab_size: int):
-    """Model + ``deepspeed.initialize`` on an existing process group; returns (engine, data, total steps, FLOPs/token)."""
+    """Model + ``deepspeed.initialize`` on an existing process group; returns (engine, data, total steps,
+    FLOPs/token, sample isolation). The isolation is chosen from the model this worker built (refused: SetupError)."""
     import deepspeed
 
+    from huatuo_ray.train import isolation
     from huatuo_ray.train.data import RankSliceReader
     from huatuo_ray.train.deepspeed_config import deepspeed_config, lr_schedule
     from huatuo_ray.train.model import build_model, model_flops_per_token
@@ -50,22 +52,28 @@ def make_engine(cfg: TrainConfig, reader: Any, rank: int, world: int, vocab_size
     total = min(data.num_steps, cfg.max_steps or data.num_steps)
     ds_config = deepspeed_config(cfg, total)
     model = build_model(cfg, vocab_size, data.pad_token_id, ds_config)
+    iso = isolation.require(isolation.choose(isolation.facts_from_model(model), cfg))
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=_param_groups(model, cfg.weight_decay),
                                            lr_scheduler=lr_schedule(cfg, total), config=ds_config,
                                            dist_init_required=False)
-    return engine, data, total, model_flops_per_token(engine.module, cfg.max_seq_len)
+    return engine, data, total, model_flops_per_token(engine.module, cfg.max_seq_len), iso
 
 
-def train_step(engine, data, step: int, cfg: TrainConfig, world: int, flops_token: float) -> dict[str, Any]:
-    """One global step on this rank: its micro-batches (DeepSpeed steps at the boundary); returns the metrics."""
+def train_step(engine, data, step: int, cfg: TrainConfig, world: int, flops_token: float,
+               mechanism: str) -> dict[str, Any]:
+    """One global step on this rank: its micro-batches (DeepSpeed steps at the boundary); returns the metrics.
+    ``mechanism`` keeps the packed samples apart (:mod:`huatuo_ray.train.isolation`)."""
     import torch
     import torch.distributed as dist
+
+    from huatuo_ray.train.isolation import model_inputs
 
     started_at = time.time()
     t0 = time.perf_counter()
     rs = data.read_step(step)
     device = engine.device
     lr = float(engine.get_lr()[0])
+    dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float32
     # Every trained token of the global step weighs the same: the loss of a micro-batch is its summed token
     # loss over the step's trained tokens on all ranks, times ranks x accumulation steps (DeepSpeed averages
     # gradients over both). A step of padding only has no trained tokens: zero loss, and DeepSpeed still steps.
@@ -77,8 +85,8 @@ def train_step(engine, data, step: int, cfg: TrainConfig, world: int, flops_toke
     loss_sum = torch.zeros((), dtype=torch.float64)
     for mb in rs.micro_batches:
         labels = torch.from_numpy(mb.labels).to(device)
-        logits = engine(input_ids=torch.from_numpy(mb.input_ids).to(device),
-                        position_ids=torch.from_numpy(mb.position_ids).to(device), use_cache=False).logits
+        logits = engine(**model_inputs(mechanism, torch.from_numpy(mb.input_ids).to(device),
+                                       torch.from_numpy(mb.position_ids).to(device), mb.cu_seqlens, dtype)).logits
         token_loss = torch.nn.functional.cross_entropy(
             logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
             ignore_index=-100, reduction="sum")
@@ -113,7 +121,7 @@ def train_func(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     run_dir = Path(config["run_dir"])
     factory: Callable = config.get("reader_factory") or default_reader_factory
-    engine, data, total, flops_token = make_engine(cfg, factory(cfg.packed), rank, world, config["vocab_size"])
+    engine, data, total, flops_token, iso = make_engine(cfg, factory(cfg.packed), rank, world, config["vocab_size"])
 
     log = RunLog(run_dir, rank)
     (log.dir / "workers").mkdir(exist_ok=True)
@@ -130,16 +138,17 @@ def train_func(config: dict[str, Any]) -> None:
             raise RuntimeError(f"checkpoint {checkpoint.path}: data cursor {start}, DeepSpeed client state "
                                f"{client_state.get('next_step')}, optimiser steps {engine.global_steps}")
         removed = log.roll_back(start)
-        log.event("resume", next_step=start, checkpoint=checkpoint.path, records_discarded=removed)
+        log.event("resume", next_step=start, checkpoint=checkpoint.path, records_discarded=removed,
+                  sample_isolation=iso.as_dict())
     else:
         removed = log.roll_back(0)
-        log.event("start", next_step=0, records_discarded=removed)
+        log.event("start", next_step=0, records_discarded=removed, sample_isolation=iso.as_dict())
         if cfg.export and not cfg.model.path:  # trained from a random start: keep that start, the base to compare with
             export_model(engine, cfg, run_dir / INIT_MODEL, rank)
 
     step_time_sum, step_count = 0.0, 0
     for step in range(start, total):
-        metrics = train_step(engine, data, step, cfg, world, flops_token)
+        metrics = train_step(engine, data, step, cfg, world, flops_token, iso.mechanism)
         seconds = metrics["step_seconds"]
         step_time_sum += seconds
         step_count += 1

@@ -42,8 +42,12 @@ def check_pack(cfg: TrainConfig, reader: Any) -> None:
 
 
 def learning_settings(cfg: TrainConfig) -> dict[str, Any]:
-    """The settings that decide what a run learns (the training step's fingerprint)."""
-    return {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RUNTIME_KEYS}
+    """The settings that decide what a run learns (the training step's fingerprint), with the mechanism that keeps
+    packed samples apart: it changes what each token attends to, so a run made with another one is not resumed."""
+    from huatuo_ray.train.isolation import for_recipe
+
+    settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RUNTIME_KEYS}
+    return settings | {"sample_isolation": for_recipe(cfg).mechanism}
 
 
 def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> TrainResult:
@@ -51,6 +55,7 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from huatuo_ray.train.isolation import for_recipe, require
     from huatuo_ray.train.loop import default_reader_factory, train_func
     from huatuo_ray.train.metrics import log_dir, plot_loss, read_jsonl
     from huatuo_ray.train.model import load_tokenizer
@@ -63,6 +68,8 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
         cfg = cfg.model_copy(update={"packed": str(Path(cfg.packed).resolve())})
     reader = (reader_factory or default_reader_factory)(cfg.packed)
     check_pack(cfg, reader)
+    iso = require(for_recipe(cfg, download=True))   # refused before any worker starts
+    log.info("%s", iso.line())
     output = Path(cfg.output).resolve()
     run_dir = output / cfg.run_name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +104,6 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
         "model": str(run_dir / "model") if cfg.export else None,
         "loss_plot": str(plot) if plot else None,
-        "zero_stage": cfg.zero_stage, "num_workers": cfg.num_workers,
+        "zero_stage": cfg.zero_stage, "num_workers": cfg.num_workers, "sample_isolation": iso.mechanism,
     }
     return TrainResult(run_dir, summary)

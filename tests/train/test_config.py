@@ -75,12 +75,19 @@ def test_higher_stage_needs_less_memory_and_13b_more():
 
 
 def test_parameter_count_matches_transformers():
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        LlamaConfig,
+        LlamaForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
 
     arch = {"hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 3, "num_attention_heads": 4,
             "num_key_value_heads": 2, "vocab_size": 100, "tie_word_embeddings": False}
     model = LlamaForCausalLM(LlamaConfig(**arch))
     assert parameter_counts(arch)["total"] == sum(p.numel() for p in model.parameters())
+    qwen = Qwen2ForCausalLM(Qwen2Config(**arch))                # q/k/v with biases
+    assert parameter_counts(arch | {"attention_bias": True})["total"] == sum(p.numel() for p in qwen.parameters())
 
 
 def test_recipes_validate():
@@ -89,6 +96,11 @@ def test_recipes_validate():
     prod = load_recipe(REPO / "configs" / "huatuogpt2.yaml").train
     assert (prod.num_workers, prod.accelerator_type, prod.global_batch_size, prod.max_seq_len) == (8, "A100", 128, 4096)
     dry_run(prod)
+    for name in ("qwen2.5-7b", "llama3-8b"):
+        other = load_recipe(REPO / "configs" / f"{name}.yaml")
+        assert other.model_dump(include={"sources", "curate", "unify", "sample", "llm"}) == \
+            load_recipe(REPO / "configs" / "huatuogpt2.yaml").model_dump(include={"sources", "curate", "unify", "sample",
+                                                                                   "llm"})
 
 
 def test_cli_dry_run_of_the_production_recipe():
@@ -103,3 +115,45 @@ def test_cli_dry_run_of_the_production_recipe():
     bad = CliRunner().invoke(app, ["train", "--dry-run", "--config", str(REPO / "configs" / "huatuogpt2.yaml"),
                                    "--set", "train.micro_batch_size=3"])
     assert bad.exit_code == 2 and "micro_batch_size 3" in bad.output
+
+
+PRODUCTION = {"huatuogpt2": ("7B", "llama", "huatuo"), "qwen2.5-7b": ("Qwen2.5-7B", "qwen2", "chat"),
+              "llama3-8b": ("Llama-3-8B", "llama", "chat")}
+
+
+@pytest.mark.parametrize("name", PRODUCTION)
+def test_production_recipes_pass_both_dry_runs(name, tmp_path):
+    """`huatuo-ray train --dry-run` and `huatuo-ray run --dry-run` on this machine: models that are not here are
+    reported, not failures; the memory estimate fits an A100-80GB; packed samples are kept apart by the varlen kernel."""
+    from typer.testing import CliRunner
+
+    from huatuo_ray.cli import app
+
+    recipe = REPO / "configs" / f"{name}.yaml"
+    size, family, template = PRODUCTION[name]
+    r = load_recipe(recipe)
+    assert (r.train.model.size, r.pack.template, r.train.global_batch_size, r.pack.max_seq_len) == \
+        (size, template, r.pack.global_batch_size, r.train.max_seq_len)
+    train = CliRunner().invoke(app, ["train", "--dry-run", "--config", str(recipe)])
+    assert train.exit_code == 0, train.output
+    assert "128 = 4 x 4 x 8" in train.output and "fits in 80 GiB" in train.output
+    assert f"packed samples: varlen (flash-attention varlen kernel on the pack's cu_seqlens); {family}" in train.output
+    run = CliRunner().invoke(app, ["run", "--config", str(recipe), "--dry-run", "--set", f"run.dir={tmp_path}"])
+    assert run.exit_code == 0, run.output
+    assert f"{tmp_path}/train/{r.train.run_name}" in run.output.replace("\n", "")
+    assert "train: packed samples: varlen" in run.output and "fits in 80 GiB" in run.output
+    assert not list(tmp_path.iterdir())                  # nothing written
+
+
+def test_a_model_that_cannot_keep_samples_apart_is_refused_by_the_dry_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from huatuo_ray.cli import app
+
+    args = ["--config", str(REPO / "configs" / "huatuogpt2.yaml"), "--set", "train.model.size=13B"]
+    r = CliRunner().invoke(app, ["train", "--dry-run", *args])
+    assert r.exit_code == 2 and "packed samples: REFUSED" in r.output and "allow_cross_sample_attention" in r.output
+    ok = CliRunner().invoke(app, ["train", "--dry-run", *args, "--set", "train.model.allow_cross_sample_attention=true"])
+    assert ok.exit_code == 0 and "packed samples: none" in ok.output
+    plan = CliRunner().invoke(app, ["run", "--dry-run", *args, "--set", f"run.dir={tmp_path}", "--only", "train"])
+    assert plan.exit_code == 0 and "train: packed samples: REFUSED" in plan.output

@@ -42,8 +42,9 @@ def test_step_loss_and_grad_norm_match_the_full_batch(one_process_group, tmp_pat
                       global_batch_size=4, micro_batch_size=1, max_seq_len=64, grad_clip=1.0,
                       model={"attn_implementation": "sdpa", "activation_checkpointing": False})
     os.environ["TORCH_EXTENSIONS_DIR"] = cfg.extensions_path()
-    engine, data, total, flops = make_engine(cfg, reader, 0, 1, vocab_size=200)
-    m = train_step(engine, data, 0, cfg, 1, flops)
+    engine, data, total, flops, iso = make_engine(cfg, reader, 0, 1, vocab_size=200)
+    assert iso.mechanism == "block_mask"
+    m = train_step(engine, data, 0, cfg, 1, flops, iso.mechanism)
 
     ref = build_model(cfg, vocab_size=200, pad_token_id=0)      # same seed: same initial weights
     b = reader.read(0)

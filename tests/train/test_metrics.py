@@ -28,3 +28,10 @@ def test_learning_settings_leave_out_runtime_keys_but_not_max_steps():
     assert learning_settings(cfg) == learning_settings(cfg.model_copy(update=runtime))
     assert learning_settings(cfg) != learning_settings(cfg.model_copy(update={"max_steps": 10}))  # the lr schedule
     assert learning_settings(cfg) != learning_settings(cfg.model_copy(update={"lr": 1e-3}))
+
+
+def test_the_sample_isolation_mechanism_is_a_learning_setting():
+    gpu = TrainConfig(micro_batch_size=4)
+    cpu = TrainConfig(use_gpu=False, precision="fp32", micro_batch_size=4, model={"attn_implementation": "sdpa"})
+    assert (learning_settings(gpu)["sample_isolation"], learning_settings(cpu)["sample_isolation"]) == \
+        ("varlen", "block_mask")

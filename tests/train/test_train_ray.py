@@ -62,6 +62,9 @@ def test_zero2_trains_in_stream_order_and_loss_falls(reference, demo_pack):
     assert {"loss", "lr", "grad_norm", "tokens_per_s", "real_tokens_per_s", "mfu"} <= set(m) and m["mfu"] > 0
     assert (log_dir(run_dir) / "loss.png").stat().st_size > 0
     assert not reference.summary["restores"]
+    starts = [e for e in read_jsonl(log_dir(run_dir) / "events.jsonl") if e["event"] == "start"]
+    assert len(starts) == 2 and {e["sample_isolation"]["mechanism"] for e in starts} == {"block_mask"}   # sdpa
+    assert reference.summary["sample_isolation"] == "block_mask"
     last = json.loads((Path(reference.summary["checkpoint"]) / "huatuo_state.json").read_text())
     assert last["next_step"] == STEPS
 
