@@ -150,16 +150,17 @@ def mismatch(output: Path, old: dict[str, Any], new: Identity) -> str | None:
         return None
     step = new.step
     what = "training run" if step == "train" else f"{step} output"
+    article = "an" if what[0] in "aeiou" else "a"
     redo = ("use another train.run_name, or --overwrite to start training afresh" if step == "train"
             else f"rerun with --overwrite to redo {step}, or use another run.dir / --output")
     own = settings_changes(old, new.__dict__)
     if own:
-        return (f"{output} holds a {what} made with other settings ({_shown(own)}). Refusing to mix outputs: "
+        return (f"{output} holds {article} {what} made with other settings ({_shown(own)}). Refusing to mix outputs: "
                 f"{redo}.")
     upstream = lineage_changes(old.get("lineage", {}), new.lineage)
     if upstream:
         parts = [f"{s} changed ({_shown(lines)})" for s, lines in upstream]
-        return (f"{output} holds a {what} made from other inputs: {'; '.join(parts)}. Refusing to mix outputs: "
+        return (f"{output} holds {article} {what} made from other inputs: {'; '.join(parts)}. Refusing to mix outputs: "
                 f"{redo}.")
     added = len(set(new.units) - set(old.get("units", [])))
     removed = len(set(old.get("units", [])) - set(new.units))
