@@ -62,6 +62,10 @@ class RayConfig(_Strict):
     address: str | None = Field(None, description="Ray cluster address; the RAY_ADDRESS env var takes precedence.")
     num_cpus: int | None = Field(None, gt=0, description="CPUs for a local Ray (default: all).")
     object_store_memory_mb: int | None = Field(None, gt=0, description="Object store size for a local Ray.")
+    metrics_export_port: int | None = Field(
+        None, gt=0, lt=65536, description="Prometheus port of a local Ray's metrics (a cluster sets it at `ray start "
+        "--metrics-export-port`); when set, the run connects to Ray before its first step so every step's metrics "
+        "are exported.")
 
 
 class RunConfig(_Strict):

@@ -35,6 +35,8 @@ def init_ray(cfg: RayConfig) -> str:
         kwargs["num_cpus"] = cfg.num_cpus
     if cfg.object_store_memory_mb:
         kwargs["object_store_memory"] = cfg.object_store_memory_mb * 1024 * 1024
+    if cfg.metrics_export_port:
+        kwargs["_metrics_export_port"] = cfg.metrics_export_port
     ray.init(address="local", include_dashboard=False, runtime_env=env, **kwargs)
     log.info("started a local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
     return "local"

@@ -6,6 +6,7 @@ from typing import Any
 
 from huatuo_ray.curate import registry
 from huatuo_ray.curate.pipeline import (
+    STEP,
     corpus_sources,
     plan_curation,
     run_curation,
@@ -18,7 +19,7 @@ from huatuo_ray.recipe import Recipe
 
 
 class CurateStep(Step):
-    name = "curate"
+    name = STEP
     summary = "curate the corpus"
 
     def enabled(self, recipe: Recipe) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from huatuo_ray import metrics
 from huatuo_ray.curate.base import GlobalStage
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.curate.histograms import Histograms
@@ -38,6 +39,7 @@ from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.recipe import SFT_TYPE, Recipe
 
 log = logging.getLogger(__name__)
+STEP = "curate"  # this step's name in the run (its metrics' tag)
 
 
 @dataclass
@@ -255,7 +257,7 @@ def run_curation(
     log.info("curate: %d work units, %d already done, %d to run; stages: %s",
              len(units), done_before, len(pending), ",".join(run_stages) or "(none)")
     if pending:
-        _execute(recipe, unit_stages, pending, unit_dir, progress_every_s)
+        _execute(recipe, unit_stages, pending, unit_dir, progress_every_s, len(units))
     extra = {final.name: final.run(recipe.curate, unit_dir, out_dir, unit_ids)} if final else None
     stats = finish_run(recipe, run_stages, out_dir, unit_ids, started, done_before, len(pending), extra)
     return CurationResult(Path(output), stats)
@@ -275,7 +277,8 @@ def _global_stage(run_stages: list[str], curate: CurateConfig) -> GlobalStage | 
     return None
 
 
-def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir, every_s: float) -> None:
+def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir, every_s: float,
+             all_units: int) -> None:
     recipe_json = recipe.model_dump_json()
     curate = recipe.curate
     curate_json = curate.model_dump_json()
@@ -296,7 +299,7 @@ def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out
     ds = ds.map_batches(write_units, batch_size=1, batch_format="numpy",
                         fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": curate.keep_dropped_text},
                         **_ray_args(curate.runtime("write")))
-    progress = _Progress(len(pending), every_s)
+    progress = _Progress(len(pending), every_s, all_units)
     for row in ds.iter_rows():
         progress.update(json.loads(row["marker"])["ledger"])
     progress.done()
@@ -305,13 +308,14 @@ def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out
 class _Progress:
     """Periodic one-line progress on stderr (readable in `ray job logs` and CI logs alike)."""
 
-    def __init__(self, total: int, every_s: float):
-        self.total, self.every_s = total, every_s
+    def __init__(self, total: int, every_s: float, all_units: int):
+        self.total, self.every_s, self.all_units = total, every_s, all_units
         self.units = self.records = self.kept = self.chars = 0
         self.t0 = self.last = time.time()
 
     def update(self, ledger: dict) -> None:
         self.units += 1
+        metrics.units(STEP, self.all_units - self.total + self.units, self.all_units)
         self.records += ledger["records"]
         self.kept += ledger["kept_rows"]
         self.chars += ledger["input_chars"]

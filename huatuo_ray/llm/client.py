@@ -27,6 +27,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from huatuo_ray import metrics
 from huatuo_ray.llm.cache import RequestCache, request_key
 from huatuo_ray.llm.config import EndpointConfig, SamplingConfig
 
@@ -138,8 +139,10 @@ class ChatClient:
         hit = self.cache.get(key)
         if hit is not None:
             self.stats["cache_hits"] += 1
+            metrics.inc("huatuo_llm_requests", outcome="cached")
             return LLMResult(**{**hit["result"], "cached": True})
         result = await self._send(messages, params)
+        metrics.inc("huatuo_llm_requests", outcome="answered" if result.ok else "failed")
         if result.ok:
             self.cache.put(key, {"model": self.model, "messages": messages, "sampling": params,
                                  "result": result.to_dict()})
@@ -163,6 +166,7 @@ class ChatClient:
                     attempts += 1
                     if attempts > 1:
                         self.stats["retries"] += 1
+                        metrics.inc("huatuo_llm_requests", outcome="retried")
                     return await self._once(messages, body, attempts)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a per-row error
             log.debug("request failed after %d attempts: %r", attempts, exc)
@@ -184,6 +188,8 @@ class ChatClient:
         if not choices or getattr(choices[0], "message", None) is None:
             raise MalformedResponse(f"no choices in response: {str(resp)[:200]!r}")
         usage = getattr(resp, "usage", None)
+        metrics.inc("huatuo_llm_tokens", getattr(usage, "prompt_tokens", 0) or 0, kind="prompt")
+        metrics.inc("huatuo_llm_tokens", getattr(usage, "completion_tokens", 0) or 0, kind="completion")
         return LLMResult(text=choices[0].message.content or "", finish_reason=choices[0].finish_reason,
                          attempts=attempts, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                          completion_tokens=getattr(usage, "completion_tokens", 0) or 0)

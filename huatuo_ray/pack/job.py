@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from huatuo_ray import models
+from huatuo_ray import metrics, models
 from huatuo_ray.job import Context, Plan, Step
 from huatuo_ray.pack.packer import plan_pack, run_pack
 from huatuo_ray.pack.tokenize import LOCAL_TOKENIZER
@@ -44,7 +44,9 @@ class PackStep(Step):
         return [p] if p else []
 
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
-        return run_pack(ctx.inputs["sample"], ctx.output, ctx.recipe.pack, engine=plan.detail)
+        manifest = run_pack(ctx.inputs["sample"], ctx.output, ctx.recipe.pack, engine=plan.detail)
+        metrics.set_gauge("huatuo_packed_tokens", manifest["tokens"])
+        return manifest
 
     def describe(self, stats: dict[str, Any]) -> str:
         s = stats["samples"]

@@ -10,11 +10,13 @@ are the same call with one step and explicit directories.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from huatuo_ray import metrics
 from huatuo_ray.errors import InputError, LedgerError, OutputMismatch
 from huatuo_ray.job import LLM_CACHE, Context, Plan, Step
 from huatuo_ray.recipe import Recipe
@@ -130,6 +132,10 @@ class Runner:
     # --- running -------------------------------------------------------------------------------------------
     def run(self, names: list[str]) -> dict[str, dict[str, Any]]:
         """Run the named steps in order; returns each step's stats."""
+        if self.recipe.ray.metrics_export_port or self.recipe.ray.address or os.environ.get("RAY_ADDRESS"):
+            from huatuo_ray.runtime import init_ray
+
+            init_ray(self.recipe.ray)  # connected from the first step on, so every step's metrics are exported
         results = {}
         for name in names:
             results[name] = self.run_step(step_named(name))
@@ -164,6 +170,7 @@ class Runner:
             rundir.write_identity(out, identity)
         rundir.clear_stats(out)
         done = step.units_done(ctx, plan)
+        metrics.units(step.name, done, len(plan.units))
         self.states.setdefault(step.name, "resumed" if old is not None else "ran")
         self.echo(f"[{step.name}] {step.summary}: {plan.input}; {len(plan.units):,} work units"
                   + (f", {done:,} already done" if done else "") + f" -> {out}")
@@ -176,6 +183,8 @@ class Runner:
         stats.update(step=step.name, fingerprint=identity.fingerprint, output=str(out), complete=True,
                      elapsed_s=round(time.time() - t0, 3), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         rundir.write_stats(out, stats)
+        metrics.units(step.name, len(plan.units), len(plan.units))
+        metrics.step_finished(step.name, stats)
         self.echo(f"[{step.name}] finished in {stats['elapsed_s']:.0f} s: {step.describe(stats)}")
         return stats
 

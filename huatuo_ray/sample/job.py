@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from huatuo_ray import metrics
 from huatuo_ray.errors import InputError
 from huatuo_ray.job import Context, Plan, Step
 from huatuo_ray.recipe import SFT_TYPE, Recipe
@@ -112,7 +113,9 @@ class SampleStep(Step):
         sp: SamplePlan = plan.detail
         if drops_contaminated(ctx.recipe):
             decontaminate(ctx.recipe, sp, ctx.output / "decontam", ctx.echo)
-        return run_sample(sp, ctx.output).summary
+        summary = run_sample(sp, ctx.output).summary
+        metrics.set_gauge("huatuo_sampler_items", summary["total"])
+        return summary
 
     def describe(self, stats: dict[str, Any]) -> str:
         shown = ", ".join(f"{s['name']} {s['count']:,}" for s in stats["sources"])

@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from huatuo_ray import metrics
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.units import WorkUnit, describe_units, missing_sources, plan_units
 from huatuo_ray.job import Context, Plan, Step, counts
@@ -83,6 +84,7 @@ class SftStep(Step):
             out.write_rows(unit.unit_id, {"kept": kept_table(res.kept), "quarantined": res.quarantined})
             out.write_marker(unit.unit_id, {"unit": unit.to_dict(), "unit_id": unit.unit_id, "ledger": ledger.to_dict()})
             ran += 1
+            metrics.units(self.name, i + 1, len(units))
             ctx.echo(f"[sft] units {i + 1}/{len(units)}  {unit.relpath}: {len(res.kept):,} conversations, "
                      f"{len(res.quarantined):,} quarantined")
         return finish(ctx.output, units, sources, done, ran)

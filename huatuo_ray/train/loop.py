@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from huatuo_ray import metrics as run_metrics
 from huatuo_ray.train.config import TrainConfig
 
 STATE_FILE = "huatuo_state.json"
@@ -155,6 +156,10 @@ def train_func(config: dict[str, Any]) -> None:
         log.consumed(step, *metrics.pop("_consumed"))
         if rank == 0:
             log.metrics(metrics)
+            run_metrics.set_gauge("huatuo_train_step", step + 1)
+            for key, name in (("loss", "huatuo_train_loss"), ("real_tokens_per_s", "huatuo_train_tokens_per_second"),
+                              ("mfu", "huatuo_train_mfu")):
+                run_metrics.set_gauge(name, metrics.get(key))
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
             _save_and_report(engine, metrics, step + 1, rank)
         elif (step + 1) % cfg.report_every == 0:

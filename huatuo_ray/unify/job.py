@@ -14,7 +14,13 @@ from huatuo_ray.io.output import OutputDir
 from huatuo_ray.job import LLM_CACHE, Ask, Context, Plan, Step
 from huatuo_ray.llm.backends import model_identity
 from huatuo_ray.recipe import SFT_TYPE, Recipe
-from huatuo_ray.unify.pipeline import describe, input_units, pending_units, run_unify
+from huatuo_ray.unify.pipeline import (
+    STEP,
+    describe,
+    input_units,
+    pending_units,
+    run_unify,
+)
 
 RUNTIME = {"actors", "num_cpus", "retry_errors"}  # how fast, not what
 
@@ -34,7 +40,7 @@ def endpoint_status(base_url: str, timeout_s: float = 2.0) -> str:
 
 
 class UnifyStep(Step):
-    name = "unify"
+    name = STEP
     summary = "write question / answer pairs with the LLM"
 
     def enabled(self, recipe: Recipe) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import ray
 
+from huatuo_ray import metrics
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.job import LLM_CACHE
@@ -45,6 +46,7 @@ from huatuo_ray.unify.generate import PairOutcome, unify_segment
 from huatuo_ray.unify.output import finish_unify, kept_row, rejected_row
 
 log = logging.getLogger(__name__)
+STEP = "unify"  # this step's name in the run (its metrics' tag)
 
 
 @dataclass
@@ -137,8 +139,9 @@ class UnifyWorker:
                 ledger.quarantined[reason_key(o.reason or "llm error")] += 1
         stage.rows_in = len(segments) - len(rows["quarantined"])
         stage.kept_in = stage.rows_out = len(rows["kept"])
-        stage.counters.update(attempts=sum(len(o.attempts) for o in outcomes),
-                              regenerations=sum(max(0, len(o.attempts) - 1) for o in outcomes),
+        regenerations = sum(max(0, len(o.attempts) - 1) for o in outcomes)
+        metrics.inc("huatuo_regenerations", regenerations)
+        stage.counters.update(attempts=sum(len(o.attempts) for o in outcomes), regenerations=regenerations,
                               truncated_sources=sum(o.truncated for o in outcomes),
                               sent=len(segments) - len(beyond), sliced=len(beyond))
         ledger.check(f"unit {unit_id}")
@@ -211,7 +214,7 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
             _execute_engine(recipe, cache_dir, curated, out, pending)
         else:
             with open_backend(recipe.llm, output) as endpoint:
-                _execute(recipe, endpoint, cache_dir, curated, out, pending)
+                _execute(recipe, endpoint, cache_dir, curated, out, pending, len(unit_ids))
     stats = finish_unify(out, unit_ids, started, done_before, len(pending))
     print(f"[unify] {describe(stats)}; requests {stats['requests']}", file=sys.stderr, flush=True)
     return UnifyResult(output, stats)
@@ -246,10 +249,11 @@ def _map_units(recipe: Recipe, endpoint: EndpointConfig | None, cache_dir: str, 
 
 
 def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: Path, out: OutputDir,
-             pending: list[str]) -> None:
+             pending: list[str], total: int) -> None:
     t0, n, segs, pairs = time.time(), 0, 0, 0
     for m in _map_units(recipe, endpoint, cache_dir, curated, out, pending):
         n += 1
+        metrics.units(STEP, total - len(pending) + n, total)
         segs += m["ledger"]["stages"][0]["counters"].get("sent", 0) if m["ledger"]["stages"] else 0
         pairs += m["ledger"]["kept_rows"]
         print(f"[unify] units {n}/{len(pending)}  segments sent {segs:,}  pairs {pairs:,}  "
