@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import shutil
-
 from pathlib import Path
 
 import numpy as np
