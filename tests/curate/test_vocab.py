@@ -101,3 +101,37 @@ def test_research_abstract_style_text_is_kept():
             "contamination rates than allografts. Cox regression adjusted for BMI and smoking gave a hazard "
             "ratio of 0.62 (95% CI 0.41-0.93) for graft failure during a median follow-up of 3.1 years.")
     assert f.filter({"text": text, "language": "en"})[0]
+
+
+def test_weights_need_wordfreq(monkeypatch):
+    import sys
+
+    from huatuo_ray.curate.density.vocab import en_weights
+
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # as if not installed
+    with pytest.raises(InputError, match="pip install 'wordfreq"):
+        en_weights(["hazard ratio"])
+
+
+def test_weights_follow_general_frequency(monkeypatch, tmp_path):
+    """Specificity ramp with a stand-in frequency table: common words 0, rare words 1, phrases rarer than words."""
+    import sys
+    import types
+
+    from typer.testing import CliRunner
+
+    from huatuo_ray.cli import app
+    from huatuo_ray.curate.density.vocab import en_weights
+
+    freq = {"the": 5e-2, "hazard": 1e-5, "ratio": 3e-5, "reamer": 1e-8, "hospital": 3e-4}
+    monkeypatch.setitem(sys.modules, "wordfreq", types.SimpleNamespace(word_frequency=lambda w, lang: freq.get(w, 0.0)))
+    w = en_weights(["The", "Hospital", "reamer", "hazard", "hazard ratio", "unknownword", "a b c d e f g h i"])
+    assert w["the"] == 0.0 and w["hospital"] == 0.0 and w["reamer"] == 1.0 and w["unknownword"] == 1.0
+    assert 0.0 < w["hazard"] < w["hazard ratio"] == 1.0
+    assert "a b c d e f g h i" not in w  # over MAX_TOKENS words
+    src = tmp_path / "LEXICON"
+    src.write_text(SPECIALIST, encoding="utf-8")
+    out = tmp_path / "en_specialist.tsv"
+    res = CliRunner().invoke(app, ["density", "import-lexicon", str(src), str(out), "--format", "specialist"])
+    assert res.exit_code == 0, res.output
+    assert load_lexicon(str(out)) == {"reamer": 1.0, "anaesthetize": 1.0, "anesthetize": 1.0}
