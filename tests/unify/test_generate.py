@@ -107,3 +107,29 @@ def test_segment_text_cannot_break_the_template():
     assert evil in msgs[-1]["content"]
     with pytest.raises(ValueError):
         PromptTemplate(user="{text} {secret}")
+
+
+def test_multiple_choice_drafts_are_not_plain_questions():
+    mcq = 'Which of the following answers is more likely?\n1. "A) insulin"\n2. "B) glucose"'
+    chat = Scripted([mcq, GOOD_Q], [GOOD_A])
+    o = run(chat, cfg(max_regenerations=1, question_reject_markers=["\n", "which of the following"]))
+    assert o.status == "kept" and o.question == GOOD_Q
+    assert o.attempts[0]["reason"] == "question is not a plain question"
+    assert run(Scripted([mcq], [GOOD_A]), cfg(max_regenerations=0)).status == "kept"  # default: no markers
+
+
+def test_question_without_question_mark_is_asked_again():
+    chat = Scripted(["Insulin is a hormone.", GOOD_Q], [GOOD_A])
+    o = run(chat, cfg(max_regenerations=1, question_needs_mark=True))
+    assert o.status == "kept" and o.attempts[0]["reason"] == "question has no question mark"
+    assert run(Scripted(["胰岛素有什么作用？"], [GOOD_A]), cfg(question_needs_mark=True)).attempts[0].get("reason") != \
+        "question has no question mark"
+
+
+def test_question_labels_and_quotes_are_stripped():
+    prefixes = ["answer:", "the answer is:", "the answer is"]
+    chat = Scripted(['The answer is: "What does insulin do?"'], [GOOD_A])
+    o = run(chat, cfg(question_strip_prefixes=prefixes, question_needs_mark=True))
+    assert o.status == "kept" and o.question == GOOD_Q
+    assert run(Scripted(["Answer: What does insulin do?"], [GOOD_A]), cfg(question_strip_prefixes=prefixes)).question == GOOD_Q
+    assert run(Scripted(["Answer: What does insulin do?"], [GOOD_A]), cfg()).question == "Answer: What does insulin do?"

@@ -12,3 +12,17 @@ def test_budgets_follow_unit_order(tmp_path):
     assert segment_budgets(curated, ["u2", "u1"], 4) == {"u2": 0, "u1": 2}  # pending units keep their place
     assert segment_budgets(curated, ["u0", "u1"], None) == {"u0": -1, "u1": -1}
     assert segment_budgets(curated, ["u0", "u1", "u2"], 0) == {"u0": 0, "u1": 0, "u2": 0}
+
+
+def test_budgets_count_only_source_languages(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    curated = make_curated(tmp_path, {"u0": ["a", "b", "c"], "u1": ["d", "e"]})
+    path = curated / "kept" / "u0.parquet"  # u0: one en segment among zh ones
+    table = pq.read_table(path)
+    pq.write_table(table.set_column(table.schema.get_field_index("language"), "language",
+                                    pa.array(["zh", "en", "zh"])), path)
+    assert segment_budgets(curated, ["u0", "u1"], 2, ["en"]) == {"u0": 1, "u1": 1}
+    assert segment_budgets(curated, ["u0", "u1"], 2, ["zh"]) == {"u0": 2, "u1": 0}
+    assert segment_budgets(curated, ["u0", "u1"], 2) == {"u0": 2, "u1": 0}
