@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from huatuo_ray import metrics
+from huatuo_ray.unify.config import LANGUAGE_REASON
 from tests.conftest import REPO, local_recipe
 
 pytestmark = pytest.mark.slow
@@ -89,7 +90,7 @@ def test_a_live_run_exports_its_metrics(tmp_path):
         units = seen["ray_huatuo_units"]
         n = len(json.loads((tmp_path / "run" / "curate" / "_run.json").read_text())["units"])
         assert units[(("state", "done"), ("step", "curate"))] == n and units[(("state", "pending"), ("step", "curate"))] == 0
-        assert any(dict(k)["step"] == "unify" and "beyond unify.max_segments" in dict(k)["reason"]
+        assert any(dict(k)["step"] == "unify" and LANGUAGE_REASON in dict(k)["reason"]
                    for k in seen["ray_huatuo_step_dropped"])
         assert seen["ray_huatuo_packed_tokens"][()] == stats["pack"]["tokens"]
         assert seen["ray_huatuo_sampler_items"][()] == stats["pack"]["samples"]["total"]
