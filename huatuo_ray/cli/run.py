@@ -49,7 +49,10 @@ def run_recipe(recipe: Recipe, options: RunOptions, start: str | None = None, st
     summary = finish_run(runner.root, results, runner.states, started, write=in_run_dir)
     typer.echo(summary.pop("table"))
     if in_run_dir:
+        from huatuo_ray.report import write_report
+
         typer.echo(f"run summary: {runner.root / 'run.json'}")
+        typer.echo(f"run report: {write_report(runner.root)}")
     return summary
 
 
