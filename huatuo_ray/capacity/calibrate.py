@@ -60,38 +60,45 @@ def _pack_tokens(pack_dir: Path, pair_sources: set[str]) -> dict[str, float]:
             "tokens_per_sft_item": statistics.fmean(sft) if sft else None}
 
 
+def _outputs(run_dir: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Finished step outputs of a run: those run.json names, and ``<run_dir>/<step>`` for steps run on their own."""
+    run = read_json(run_dir / "run.json") or {}
+    dirs = {n: Path(s["output"]) for n, s in (run.get("steps") or {}).items()}
+    for name in UNITS:
+        dirs.setdefault(name, run_dir / name)
+    return {n: (d, st) for n, d in dirs.items() if (st := finished(d)) is not None}
+
+
 def measure_run(run_dir: Path) -> dict[str, Any]:
     """What one finished run measured: per step its volume and wall seconds, and the linking volumes."""
-    run = read_json(run_dir / "run.json")
-    if run is None:
-        raise InputError(f"{run_dir} has no run.json: calibrate from the directory of a finished `huatuo-ray run`")
-    stats = {}
-    for name, s in run["steps"].items():
-        st = finished(Path(s["output"]))
-        if st is not None:
-            stats[name] = (Path(s["output"]), st)
-    need = [s for s in ("curate", "sft", "sample", "pack") if s not in stats]
-    if need:
-        raise InputError(f"{run_dir}: the calibration needs finished {', '.join(need)} outputs (a whole local run)")
-    m: dict[str, Any] = {"run_dir": str(run_dir), "finished_at": run.get("finished_at"), "steps": {}, "volumes": {}}
+    stats = _outputs(Path(run_dir))
+    if not stats:
+        raise InputError(f"{run_dir} holds no finished step output: calibrate from a run directory")
+    run = read_json(Path(run_dir) / "run.json") or {}
+    m: dict[str, Any] = {"run_dir": str(run_dir), "finished_at": run.get("finished_at"), "steps": {},
+                         "volumes": {"corpus_bytes": 0, "sft_bytes": 0}}
     vol = m["volumes"]
 
     def step(name: str, volume: float, **extra: Any) -> None:
         m["steps"][name] = {"volume": volume, "wall_s": stats[name][1]["elapsed_s"], **extra}
 
-    (cdir, c), (sdir, s) = stats["curate"], stats["sft"]
-    vol["corpus_bytes"], vol["sft_bytes"] = _inputs(cdir), _inputs(sdir)
-    seconds = c.get("worker_seconds", {})
-    dedup = c.get("dedup") or {}
-    walls = dedup.get("wall_seconds_this_run") or {}
-    step("curate", vol["corpus_bytes"], cpu_core_s=sum(seconds.get(k, 0) for k in CPU_STAGES),
-         dedup_rows=dedup.get("rows", 0), embed_s=walls.get("embed", 0),
-         search_s=sum(v for k, v in walls.items() if k != "embed"),
-         rows_per_cluster=dedup["rows"] / dedup["k"] if dedup.get("k") else None)
-    vol["segments_per_corpus_byte"] = c["counts"]["out"] / vol["corpus_bytes"]
-    vol["dedup_rows_per_segment"] = dedup["rows"] / c["counts"]["out"] if dedup.get("rows") and c["counts"]["out"] else 1.0
-    step("sft", vol["sft_bytes"])
-    vol["conversations_per_sft_byte"] = s["counts"]["kept"] / vol["sft_bytes"]
+    if "curate" in stats:
+        cdir, c = stats["curate"]
+        vol["corpus_bytes"] = _inputs(cdir)
+        seconds, dedup = c.get("worker_seconds", {}), c.get("dedup") or {}
+        walls = dedup.get("wall_seconds_this_run") or {}
+        step("curate", vol["corpus_bytes"], cpu_core_s=sum(seconds.get(k, 0) for k in CPU_STAGES),
+             dedup_rows=dedup.get("rows", 0), embed_s=walls.get("embed", 0),
+             search_s=sum(v for k, v in walls.items() if k != "embed"),
+             rows_per_cluster=dedup["rows"] / dedup["k"] if dedup.get("k") else None)
+        vol["segments_per_corpus_byte"] = c["counts"]["out"] / vol["corpus_bytes"]
+        vol["dedup_rows_per_segment"] = dedup["rows"] / c["counts"]["out"] if dedup.get("rows") and c["counts"]["out"] \
+            else 1.0
+    if "sft" in stats:
+        sdir, s = stats["sft"]
+        vol["sft_bytes"] = _inputs(sdir)
+        step("sft", vol["sft_bytes"])
+        vol["conversations_per_sft_byte"] = s["counts"]["kept"] / vol["sft_bytes"]
     if "unify" in stats:
         u = stats["unify"][1]
         counters = next((x["counters"] for x in u["ledger"]["stages"] if x["name"] == "unify"), {})
@@ -99,22 +106,21 @@ def measure_run(run_dir: Path) -> dict[str, Any]:
         step("unify", sent)
         vol["unify_acceptance"] = u["counts"]["kept"] / sent if sent else None
         vol["attempts_per_segment"] = counters.get("attempts", 0) / sent if sent else None
-    sample = stats["sample"][1]
-    step("sample", sample["total"])
-    pair_sources = {x["name"] for x in sample["sources"] if x["type"] != "sft"}
-    pdir, p = stats["pack"]
-    step("pack", p["tokens"], tokenize_s=(p.get("seconds") or {}).get("tokenize"))
-    vol.update(_pack_tokens(pdir, pair_sources))
-    vol["real_token_fraction"] = p["real_token_fraction"]
+    if "sample" in stats:
+        step("sample", stats["sample"][1]["total"])
+    if "pack" in stats:
+        pdir, p = stats["pack"]
+        step("pack", p["tokens"], tokenize_s=(p.get("seconds") or {}).get("tokenize"))
+        sources = (stats["sample"][1] if "sample" in stats else p)["sources"]
+        vol.update(_pack_tokens(pdir, {x["name"] for x in sources if x["type"] != "sft"}))
+        vol["real_token_fraction"] = p["real_token_fraction"]
     if "train" in stats:
         from huatuo_ray.train.metrics import read_jsonl
 
         tdir, t = stats["train"]
         rows = read_jsonl(tdir / "train_log" / "metrics.jsonl")
         steps = [r["step_seconds"] for r in rows if r.get("step_seconds")]
-        step("train", t["steps"], step_s=statistics.median(steps) if steps else None,
-             tokens_per_step=statistics.fmean([r["trained_tokens"] for r in rows if r.get("trained_tokens")])
-             if rows else None)
+        step("train", t["steps"], step_s=statistics.median(steps) if steps else None)
     if "eval" in stats:
         step("eval", stats["eval"][1]["counts"]["in"])
     return m
@@ -152,26 +158,22 @@ def calibrate(run_dirs: list[Path], note: str | None = None) -> dict[str, Any]:
         known = statistics.fmean(p["step_s"] for p in pts) if name == "train" and all(p.get("step_s") for p in pts) else None
         steps[name] = {"unit": unit, **fit([(p["volume"], p["wall_s"]) for p in pts], known),
                        "points": [[p["volume"], p["wall_s"]] for p in pts]}
-    cur = [r["steps"]["curate"] for r in runs]
+    cur = [r["steps"]["curate"] for r in runs if "curate" in r["steps"]]
     total_bytes = sum(p["volume"] for p in cur)
     rows = sum(p["dedup_rows"] for p in cur)
-    steps["curate"]["split"] = {
-        "cpu_core_s_per_byte": sum(p["cpu_core_s"] for p in cur) / total_bytes,
-        "embed_s_per_row": sum(p["embed_s"] for p in cur) / rows if rows else None,
-        "search_s_per_row_and_cluster_row": (sum(p["search_s"] for p in cur) / sum(
-            p["dedup_rows"] * p["rows_per_cluster"] for p in cur if p["rows_per_cluster"])) if rows else None,
-    }
-    packs = [r["steps"]["pack"] for r in runs if r["steps"]["pack"].get("tokenize_s")]
+    if cur:
+        steps["curate"]["split"] = {
+            "cpu_core_s_per_byte": sum(p["cpu_core_s"] for p in cur) / total_bytes,
+            "embed_s_per_row": sum(p["embed_s"] for p in cur) / rows if rows else None,
+            "search_s_per_row_and_cluster_row": (sum(p["search_s"] for p in cur) / sum(
+                p["dedup_rows"] * p["rows_per_cluster"] for p in cur if p["rows_per_cluster"])) if rows else None,
+        }
+    packs = [r["steps"]["pack"] for r in runs if r["steps"].get("pack", {}).get("tokenize_s")]
     if packs:
         steps["pack"]["split"] = {"tokenize_core_s_per_token": sum(p["tokenize_s"] for p in packs) /
                                   sum(p["volume"] for p in packs)}
-    if "train" in steps:
-        tr = [r["steps"]["train"] for r in runs if "train" in r["steps"]]
-        steps["train"]["split"] = {"step_s": statistics.fmean(p["step_s"] for p in tr if p.get("step_s")),
-                                   "tokens_per_step": statistics.fmean(p["tokens_per_step"] for p in tr
-                                                                       if p.get("tokens_per_step"))}
     volumes: dict[str, Any] = {}
-    for key in runs[0]["volumes"]:
+    for key in dict.fromkeys(k for r in runs for k in r["volumes"]):
         vals = [r["volumes"][key] for r in runs if r["volumes"].get(key) is not None]
         if vals and key not in ("corpus_bytes", "sft_bytes"):
             volumes[key] = statistics.fmean(vals)

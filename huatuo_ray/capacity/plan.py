@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from huatuo_ray.capacity.config import Capacity, NodeType
+from huatuo_ray.errors import InputError
 from huatuo_ray.recipe import SFT_TYPE, Recipe
 
 LOCAL = "local"
@@ -84,6 +85,9 @@ class Planner:
         if self.nodes is not None and configured:
             f = getattr(self.nodes.configured, configured)
             return self.tag(configured, f.value, f"configured: {f.source}")
+        if self.cal["volumes"].get(key) is None:
+            raise InputError(f"the calibration has no {key}: calibrate from runs that ran the steps it comes from "
+                             "(a whole local run)")
         return self.tag(key, self.cal["volumes"][key], self.measured)
 
     def conf(self, key: str) -> float:
@@ -132,38 +136,41 @@ class Planner:
 
     # --- steps -------------------------------------------------------------------------------------------------
     def plan(self, corpus_bytes: int, sft_bytes: int | None, sizes_from: str) -> Plan:
-        r, cal = self.recipe, self.cal
-        self.tag("corpus size (bytes)", corpus_bytes, f"input: {sizes_from}")
+        from huatuo_ray.run.registry import STEPS
+
+        r = self.recipe
+        enabled = {s.name for s in STEPS if s.enabled(r)}
         steps: dict[str, StepPlan] = {}
-        has_sft = any(s.type == SFT_TYPE for s in r.sources)
-        if has_sft:
-            if sft_bytes is None and self.nodes is not None:
-                conv = self.conf("sft_conversations")
-                sft_bytes = conv / cal["volumes"]["conversations_per_sft_byte"]
-                self.tag("SFT size (bytes)", sft_bytes, "derived: sft_conversations / the calibration's conversations per byte")
-            elif sft_bytes is None:
-                sft_bytes = cal["runs"][0]["sft_bytes"]
-                self.tag("SFT size (bytes)", sft_bytes, f"{self.measured}: its first run's SFT input (no --sft-size)")
-            else:
-                self.tag("SFT size (bytes)", sft_bytes, f"input: {sizes_from}")
+
+        def add(name: str, make) -> None:
+            if name not in enabled:
+                return
+            if name not in self.cal["steps"]:
+                steps[name] = StepPlan(name, 0, "-", how=[f"not estimated: the calibration has no {name} step "
+                                                          "(calibrate from runs that ran it)"])
+                return
+            steps[name] = make()
+
+        conv = pairs = 0.0
+        if "sft" in enabled:
+            sft_bytes = self.sft_size(sft_bytes, sizes_from)
             conv = sft_bytes * self.vol("conversations_per_sft_byte")
-            steps["sft"] = self.sft(sft_bytes)
-        else:
-            conv = 0.0
-        segments = self.segments(corpus_bytes)
-        steps["curate"] = self.curate(corpus_bytes, segments)
-        cap = r.unify.max_segments
-        sent = min(segments, cap) if cap is not None else segments
-        if cap is not None:
-            self.tag("unify.max_segments", cap, "recipe")
-        pairs = sent * self.vol("unify_acceptance", "unify_acceptance")
-        steps["unify"] = self.unify(sent)
+            add("sft", lambda: self.simple("sft", sft_bytes, parallel=True))
+        if "curate" in enabled:
+            self.tag("corpus size (bytes)", corpus_bytes, f"input: {sizes_from}")
+            segments = self.segments(corpus_bytes)
+            add("curate", lambda: self.curate(corpus_bytes, segments))
+            cap = r.unify.max_segments
+            sent = min(segments, cap) if cap is not None else segments
+            if cap is not None:
+                self.tag("unify.max_segments", cap, "recipe")
+            pairs = sent * self.vol("unify_acceptance", "unify_acceptance")
+            add("unify", lambda: self.unify(sent))
         items, tokens = self.items_tokens(pairs, conv)
-        steps["sample"] = self.simple("sample", items, "sample")
-        steps["pack"] = self.pack(tokens)
-        steps["train"] = self.train(tokens)
-        if r.eval.benchmarks or r.eval.models:
-            steps["eval"] = self.evaluate()
+        add("sample", lambda: self.simple("sample", items))
+        add("pack", lambda: self.pack(tokens))
+        add("train", lambda: self.train(tokens))
+        add("eval", self.evaluate)
         if self.nodes is not None:
             total = sum(s.wall_s for s in steps.values())
             for s in steps.values():
@@ -173,6 +180,16 @@ class Planner:
         where = "this machine (local Ray)" if self.nodes is None else "the cluster of the capacity file"
         return Plan(r.name, where, corpus_bytes, steps, self.assumptions)
 
+    def sft_size(self, sft_bytes: int | None, sizes_from: str) -> float:
+        if sft_bytes is not None:
+            return self.tag("SFT size (bytes)", sft_bytes, f"input: {sizes_from}")
+        if self.nodes is not None:
+            conv = self.conf("sft_conversations")
+            return self.tag("SFT size (bytes)", conv / self.vol("conversations_per_sft_byte"),
+                            "derived: sft_conversations / the calibration's conversations per byte")
+        return self.tag("SFT size (bytes)", self.cal["runs"][0]["sft_bytes"],
+                        f"{self.measured}: its first run's SFT input (no --sft-size)")
+
     def segments(self, corpus_bytes: float) -> float:
         if self.nodes is None:
             return corpus_bytes * self.vol("segments_per_corpus_byte")
@@ -180,16 +197,13 @@ class Planner:
         return self.tag("curated segments", pairs / self.conf("unify_acceptance"),
                         "derived: pairs_per_corpus_tb x corpus TB / unify_acceptance")
 
-    def sft(self, sft_bytes: float) -> StepPlan:
-        return self.simple("sft", sft_bytes, "sft", parallel=True)
-
-    def simple(self, step: str, volume: float, name: str, parallel: bool = False) -> StepPlan:
+    def simple(self, step: str, volume: float, parallel: bool = False) -> StepPlan:
         """A CPU step: on this machine as calibrated; on a cluster its variable part as core-seconds (the local
         run used one core, or all of them for ``parallel`` steps) spread over the CPU nodes."""
         c = self.cal["steps"][step]
         if self.nodes is None:
             return self.local(step, volume)
-        p = StepPlan(name, volume, c["unit"])
+        p = StepPlan(step, volume, c["unit"])
         cores_here = self.cal["machine"]["cpus"] if parallel else 1
         self.cpu_work(p, c["per_unit_s"] * volume * cores_here, c["fixed_s"],
                       f"{step} ({'all' if parallel else 'one'} of the calibration machine's cores busy)")
@@ -259,7 +273,9 @@ class Planner:
         self.tag("epochs (pairs, SFT)", f"{ep_pairs}, {ep_sft}", f"recipe: sample.preset {cfg.preset}")
         items = pairs * ep_pairs + conv * ep_sft
         tpp = self.vol("tokens_per_pair", "tokens_per_pair") if pairs else 0.0
-        if self.nodes is not None:
+        if not conv:
+            tps = 0.0
+        elif self.nodes is not None:
             tps = self.conf("tokens_per_sft_conversation")
         else:
             tps = self.vol("tokens_per_sft_item")
@@ -271,7 +287,7 @@ class Planner:
     def pack(self, tokens: float) -> StepPlan:
         c = self.cal["steps"]["pack"]
         if self.nodes is None or "split" not in c:
-            return self.simple("pack", tokens, "pack")
+            return self.simple("pack", tokens)
         p = StepPlan("pack", tokens, c["unit"])
         core_s = c["split"]["tokenize_core_s_per_token"] * tokens
         other = max(0.0, c["per_unit_s"] - c["split"]["tokenize_core_s_per_token"]) * tokens
@@ -289,9 +305,14 @@ class Planner:
         if self.nodes is None:
             return self.local("train", steps)
         p = StepPlan("train", steps, c["unit"])
-        from huatuo_ray.train.dry_run import dry_run
+        import contextlib
+        import sys
 
-        params = self.tag("model parameters", dry_run(t)["memory_per_gpu"]["parameters"],
+        with contextlib.redirect_stdout(sys.stderr):  # DeepSpeed logs to stdout on import: keep --json clean
+            from huatuo_ray.train.dry_run import dry_run
+
+            params = dry_run(t)["memory_per_gpu"]["parameters"]
+        params = self.tag("model parameters", params,
                           f"derived: the train dry run ({t.model.size or t.model.path})")
         mfu = self.conf("train_mfu")
         self.tag("train.peak_flops per worker", t.peak_flops, "recipe")
@@ -304,22 +325,18 @@ class Planner:
         return p
 
     def evaluate(self) -> StepPlan:
-        c = self.cal["steps"].get("eval")
+        c = self.cal["steps"]["eval"]
         e = self.recipe.eval
         models = (2 if e.trained else 0) + len(e.models)
         items = self.bench_items()
         answers = items * max(models, 1)
-        p = StepPlan("eval", answers, "benchmark answers")
         if self.nodes is None:
-            if c is None:
-                p.how.append("no evaluation in the calibration runs: not estimated")
-                return p
             return self.local("eval", answers)
+        p = StepPlan("eval", answers, c["unit"])
         rate = self.conf("generation_tokens_per_s_per_gpu")
         tokens = answers * self.tag("eval.sampling.max_tokens", e.sampling.max_tokens,
                                     "recipe (an upper bound: replies stop earlier)")
-        fixed = c["fixed_s"] if c else 0.0
-        p.wall_s += fixed
+        p.wall_s += c["fixed_s"]
         gpus = self.gpu_type()[1].gpus
         self.gpu_work(p, tokens / (rate * gpus), gpus, f"{_n(answers)} answers, {_n(tokens)} tokens at most, one GPU node")
         return p
