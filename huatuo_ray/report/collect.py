@@ -40,7 +40,12 @@ class StepOutput:
         if not p:
             return None
         q = Path(p)
-        return q if q.is_absolute() else self.dir / q
+        if not q.is_absolute():
+            return self.dir / q
+        old = Path((self.stats or {}).get("output") or self.dir)
+        if not q.exists() and q.is_relative_to(old):  # the run directory was moved or copied since
+            return self.dir / q.relative_to(old)
+        return q
 
     def why_not(self) -> str:
         """The 'not run' line of a step without finished stats."""

@@ -32,7 +32,8 @@ def small_run(ray_local, tmp_path_factory):
     from huatuo_ray.cli.run import run_recipe
 
     root = tmp_path_factory.mktemp("report") / "run"
-    corpus = local_recipe(root, "curate.stages=[density,segment,quality]", sources=("web-zh",))
+    corpus = local_recipe(root, "curate.stages=[density,segment,quality]", "curate.unit_bytes=1000000",
+                          sources=("web-zh",))
     run_steps(corpus, "curate")
     run_recipe(local_recipe(root, "pack.max_seq_len=512", sources=SFT_SOURCES), RunOptions(),
                only=["sft", "sample", "pack"])
