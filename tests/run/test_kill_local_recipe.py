@@ -8,6 +8,7 @@ decoding, so the reference and the interrupted runs ask the same questions and g
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -69,7 +70,8 @@ def test_kill_during_unify_and_during_pack_then_rerun(llm_server, tmp_path):
                          capture_output=True, text=True, timeout=1800)
     assert ref.returncode == 0, ref.stderr[-3000:]
     if CHROMIUM.exists():  # the local run's report: every section filled, every image rendered, no console error
-        check_report(ref_root / "report.html", not_run=set())
+        pairs = json.loads((ref_root / "unify" / "stats.json").read_text())["release"]["rows"]
+        check_report(ref_root / "report.html", not_run=set() if pairs else {"pairs"})  # SmolLM2 may accept none
     cmd = write_recipe(tmp_path / "run.yaml", root, llm_server.base_url)
 
     cache = root / "unify" / "_llm_cache"
