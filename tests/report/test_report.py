@@ -1,7 +1,8 @@
 """The run report from a real small run, opened in headless chromium (Debian's package; skipped without it).
 
 The run: curation (density, segmentation, quality) of the demo corpus' Chinese forum, then `sft`, `sample` and `pack` of
-the SFT sources through `run_recipe`, the code behind `huatuo-ray run` (which writes the report at its end).
+the SFT sources through `run_recipe`, the code behind `huatuo-ray run` (which writes the report at its end; the
+step commands do not).
 Unification, dedup, training and evaluation did not run: their sections must say so.
 """
 
@@ -36,7 +37,7 @@ def small_run(ray_local, tmp_path_factory):
                           sources=("web-zh",))
     run_steps(corpus, "curate")
     run_recipe(local_recipe(root, "pack.max_seq_len=512", sources=SFT_SOURCES), RunOptions(),
-               only=["sft", "sample", "pack"])
+               only=["sft", "sample", "pack"], report=True)  # as `huatuo-ray run --only sft,sample,pack`
     return root
 
 
