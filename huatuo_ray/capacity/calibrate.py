@@ -133,8 +133,10 @@ def fit(points: list[tuple[float, float]], known_per_unit: float | None = None) 
         mv, mw = statistics.fmean(v for v, _ in points), statistics.fmean(w for _, w in points)
         b = sum((v - mv) * (w - mw) for v, w in points) / sum((v - mv) ** 2 for v, _ in points)
         a = mw - b * mv
-        if b < 0:  # noise larger than the growth: the time does not depend on the volume here
-            return {"fixed_s": mw, "per_unit_s": 0.0, "how": f"constant: no growth over {len(vols)} sizes"}
+        if b < 0:  # noise larger than the growth: the time does not depend on the volume here; what the points
+            # still bound is the per-unit time (wall >= per_unit x volume at every point), for larger volumes
+            return {"fixed_s": mw, "per_unit_s": 0.0, "per_unit_bound_s": min(w / v for v, w in points if v),
+                    "how": f"constant: no growth over {len(vols)} sizes"}
         if a < 0:
             b = sum(w for _, w in points) / sum(v for v, _ in points)
             return {"fixed_s": 0.0, "per_unit_s": b, "how": f"proportional fit over {len(vols)} sizes"}

@@ -205,8 +205,11 @@ class Planner:
             return self.local(step, volume)
         p = StepPlan(step, volume, c["unit"])
         cores_here = self.cal["machine"]["cpus"] if parallel else 1
-        self.cpu_work(p, c["per_unit_s"] * volume * cores_here, c["fixed_s"],
-                      f"{step} ({'all' if parallel else 'one'} of the calibration machine's cores busy)")
+        per_unit, bound = c["per_unit_s"], ""
+        if not per_unit and c.get("per_unit_bound_s"):
+            per_unit, bound = c["per_unit_bound_s"], "; an upper bound: the calibration runs showed no growth"
+        self.cpu_work(p, per_unit * volume * cores_here, c["fixed_s"],
+                      f"{step} ({'all' if parallel else 'one'} of the calibration machine's cores busy{bound})")
         return p
 
     def curate(self, corpus_bytes: float, segments: float) -> StepPlan:
