@@ -8,7 +8,8 @@ from huatuo_ray.cli import app
 runner = CliRunner()
 SUBCOMMANDS = [[], ["run"], ["demo"], ["stats"], ["sft"], ["curate"], ["unify"], ["sample"], ["pack"], ["train"],
                ["recipe"], ["recipe", "show"], ["recipe", "validate"], ["density"], ["density", "calibrate"],
-               ["density", "score"], ["quality"], ["quality", "label"], ["quality", "train"], ["llm"], ["llm", "serve"]]
+               ["density", "score"], ["quality"], ["quality", "label"], ["quality", "train"], ["llm"], ["llm", "serve"],
+               ["report"], ["calibrate"], ["plan"]]
 
 
 @pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=lambda c: " ".join(c) or "root")

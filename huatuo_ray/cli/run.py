@@ -31,8 +31,10 @@ def _names(values: Optional[list[str]]) -> list[str] | None:
 
 
 def run_recipe(recipe: Recipe, options: RunOptions, start: str | None = None, stop: str | None = None,
-               only: list[str] | None = None, dry_run: bool = False) -> dict | None:
-    """Run (or with ``dry_run`` describe) the selected steps; print the run table; returns run.json's content."""
+               only: list[str] | None = None, dry_run: bool = False, report: bool = False) -> dict | None:
+    """Run (or with ``dry_run`` describe) the selected steps; print the run table; returns run.json's content.
+
+    With ``report`` (``huatuo-ray run`` and ``demo``) the run ends by writing ``<run.dir>/report.html``."""
     names = select_steps(recipe, start, stop, only)
     runner = Runner(recipe, options, echo)
     if dry_run:
@@ -50,6 +52,10 @@ def run_recipe(recipe: Recipe, options: RunOptions, start: str | None = None, st
     typer.echo(summary.pop("table"))
     if in_run_dir:
         typer.echo(f"run summary: {runner.root / 'run.json'}")
+        if report:
+            from huatuo_ray.report import write_report
+
+            typer.echo(f"run report: {write_report(runner.root)}")
     return summary
 
 
@@ -70,7 +76,8 @@ def run(
     output was made with other settings or from another input is refused, naming what changed.
     """
     recipe = load(config, set_)
-    run_recipe(recipe, RunOptions(overwrite="stale" if overwrite else "never"), start, stop, _names(only), dry_run)
+    run_recipe(recipe, RunOptions(overwrite="stale" if overwrite else "never"), start, stop, _names(only), dry_run,
+               report=True)
 
 
 @app.command()
@@ -91,7 +98,7 @@ def demo(
     recipe = load(REPO_ROOT / "configs" / "local.yaml",
                   [f"run.dir={run_dir.resolve()}", f"unify.max_segments={unify_segments}",
                    f"train.max_steps={train_steps}"], base_dir=REPO_ROOT)
-    run_recipe(recipe, RunOptions(overwrite="stale" if overwrite else "never"), dry_run=dry_run)
+    run_recipe(recipe, RunOptions(overwrite="stale" if overwrite else "never"), dry_run=dry_run, report=True)
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """kill -9 of `huatuo-ray run --config configs/local.yaml` during unification and during packing, then the same
-command again: every step's output equals an uninterrupted run's (heavy: about 10 minutes on 2 cores).
+command again: every step's output equals an uninterrupted run's (heavy: about 10 minutes on 2 cores). The
+uninterrupted run's report opens in headless chromium with every section filled (when chromium is installed).
 
 The recipe is the local one; generation goes to the session's real vLLM server (llm.backend=endpoint) with greedy
 decoding, so the reference and the interrupted runs ask the same questions and get the same answers.
@@ -7,6 +8,7 @@ decoding, so the reference and the interrupted runs ask the same questions and g
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, local_recipe
+from tests.report.browser import CHROMIUM, check_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
@@ -66,6 +69,9 @@ def test_kill_during_unify_and_during_pack_then_rerun(llm_server, tmp_path):
     ref = subprocess.run(write_recipe(tmp_path / "ref.yaml", ref_root, llm_server.base_url), cwd=REPO,
                          capture_output=True, text=True, timeout=1800)
     assert ref.returncode == 0, ref.stderr[-3000:]
+    if CHROMIUM.exists():  # the local run's report: every section filled, every image rendered, no console error
+        pairs = json.loads((ref_root / "unify" / "stats.json").read_text())["release"]["rows"]
+        check_report(ref_root / "report.html", not_run=set() if pairs else {"pairs"})  # SmolLM2 may accept none
     cmd = write_recipe(tmp_path / "run.yaml", root, llm_server.base_url)
 
     cache = root / "unify" / "_llm_cache"
