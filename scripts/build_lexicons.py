@@ -241,7 +241,7 @@ def read_lines(paths: list[Path]) -> list[str]:
 def build_en(data: Path, out: Path) -> None:
     wd = data / "lexicon" / "en_wikidata"
     common = [
-        f"Weight = specificity from general-language frequency (wordfreq 3.1 en data, CC BY-SA 4.0):",
+        "Weight = specificity from general-language frequency (wordfreq 3.1 en data, CC BY-SA 4.0):",
         f"clip(({Z_HI} - zipf) / ({Z_HI} - {Z_LO}), 0, 1). Built by scripts/build_lexicons.py; do not edit by hand.",
         "Format: term<TAB>weight (terms case-folded). See huatuo_ray/data/lexicons/NOTICE.md.",
     ]
