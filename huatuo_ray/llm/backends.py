@@ -9,11 +9,13 @@ its engine processes) after; ``endpoint`` uses the configured OpenAI-compatible 
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from huatuo_ray.llm.client import LLMResult, generate
+from huatuo_ray.io.digest import digest_path
+from huatuo_ray.llm.client import LLMResult, endpoint_identity, generate
 from huatuo_ray.llm.config import EndpointConfig, LLMConfig, SamplingConfig
 from huatuo_ray.llm.local_model import LOCAL_ALIAS
 from huatuo_ray.llm.server import LocalServer
@@ -40,6 +42,17 @@ def model_identity(cfg: LLMConfig) -> dict:
     from huatuo_ray.models import content_files
 
     return {"settings": settings, "files": content_files(sec.model or LOCAL_ALIAS, f"llm.{part}.model")}
+
+
+def cache_identity(cfg: LLMConfig) -> str:
+    """What keys the request cache: the model's identity (:func:`model_identity`, its local files by content
+    digest) and, for an endpoint, the base URL. Computed once on the driver (digests read files)."""
+    if cfg.backend == "endpoint":
+        return endpoint_identity(cfg.endpoint)
+    ident = model_identity(cfg)
+    # the files by content only: the same model directory served or run in the engine answers the same
+    return json.dumps({"settings": ident["settings"], "files": sorted(digest_path(v) for v in ident["files"].values())},
+                      sort_keys=True)
 
 
 @contextmanager
@@ -69,6 +82,8 @@ def run_requests(cfg: LLMConfig, requests: list[list[dict]], sampling: SamplingC
     if cfg.backend == "vllm_engine":
         from huatuo_ray.llm.vllm_engine import engine_generate
 
-        return engine_generate(requests, sampling, cfg.engine, model_name(cfg), cache_dir), model_name(cfg)
+        return engine_generate(requests, sampling, cfg.engine, cache_identity(cfg), model_name(cfg),
+                               cache_dir), model_name(cfg)
+    identity = cache_identity(cfg)
     with open_backend(cfg, log_dir) as endpoint:
-        return generate(requests, sampling, endpoint, cache_dir=str(cache_dir)), endpoint.model
+        return generate(requests, sampling, endpoint, cache_dir=str(cache_dir), identity=identity), endpoint.model

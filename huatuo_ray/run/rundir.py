@@ -18,6 +18,7 @@ from typing import Any
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.job import LLM_CACHE
+from huatuo_ray.redact import mask
 
 RUN_FILE = "_run.json"
 STATS_FILE = "stats.json"
@@ -72,11 +73,11 @@ def finished(output: Path) -> dict[str, Any] | None:
 
 def write_identity(output: Path, identity: Identity) -> None:
     output.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output / RUN_FILE, identity.to_dict())
+    write_json_atomic(output / RUN_FILE, mask(identity.to_dict()))  # the fingerprint is of the real values
 
 
 def write_stats(output: Path, stats: dict[str, Any]) -> None:
-    write_json_atomic(output / STATS_FILE, stats)
+    write_json_atomic(output / STATS_FILE, mask(stats))
 
 
 def clear_stats(output: Path) -> None:
@@ -124,8 +125,8 @@ def _shown(lines: list[str], n: int = 6) -> str:
 
 
 def settings_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Changed settings and behaviour files of one step record (``settings`` + ``files``)."""
-    lines = diff_flat(old.get("settings", {}), new.get("settings", {}))
+    """Changed settings and behaviour files of one step record (``settings`` + ``files``); secrets stay masked."""
+    lines = diff_flat(mask(old.get("settings", {})), mask(new.get("settings", {})))
     for key in sorted(set(old.get("files", {})) | set(new.get("files", {}))):
         if old.get("files", {}).get(key) != new.get("files", {}).get(key):
             lines.append(f"{key}: the file's content changed")

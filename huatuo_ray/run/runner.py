@@ -18,6 +18,7 @@ from typing import Any, Callable, Literal
 from huatuo_ray.errors import InputError, LedgerError, OutputMismatch
 from huatuo_ray.job import LLM_CACHE, Context, Plan, Step
 from huatuo_ray.recipe import Recipe
+from huatuo_ray.redact import mask_text
 from huatuo_ray.run import rundir
 from huatuo_ray.run.fingerprint import digest_files, fingerprint
 from huatuo_ray.run.registry import STEPS, step_named
@@ -58,7 +59,8 @@ class Runner:
     """Resolves directories and identities for one recipe; runs or describes its steps."""
 
     def __init__(self, recipe: Recipe, options: RunOptions | None = None, echo: Callable[[str], None] = print):
-        self.recipe, self.options, self.echo = recipe, options or RunOptions(), echo
+        self.recipe, self.options = recipe, options or RunOptions()
+        self.echo = lambda msg: echo(mask_text(msg))  # messages quote settings: secrets stay out of them
         self.root = recipe.run.path(recipe.name)
         self._expected: dict[str, rundir.Identity] = {}
         self.states: dict[str, str] = {}  # step -> what this invocation did: done before / ran / resumed / redone
