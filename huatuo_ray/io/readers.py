@@ -412,8 +412,8 @@ class _Reader:
 
 def _conversation_text(conv: Any) -> tuple[str, str | None]:
     if not isinstance(conv, list) or not conv:
-        what = type(conv).__name__ if not isinstance(conv, list) else "an empty list"
-        return "", f"field 'conversations' is {what}, expected a non-empty list of turns"
+        what = type(conv).__name__ if not isinstance(conv, list) else "empty"
+        return "", f"field 'conversations' is not a non-empty list (it is {what})"
     parts = []
     for i, turn in enumerate(conv):  # ShareGPT spelling (from / value) or OpenAI's (role / content)
         if not isinstance(turn, dict):

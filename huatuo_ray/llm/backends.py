@@ -1,7 +1,8 @@
 """One interface over the backends.
 
 ``local`` starts a :class:`~huatuo_ray.llm.server.LocalServer` for the duration of the run and stops it (and
-its engine processes) after; ``endpoint`` uses the configured OpenAI-compatible server as it is. For these two,
+its engine processes) after, however the run ends (see :mod:`huatuo_ray.llm.server`; with ``log_dir``, the
+step's output, the server is recorded there and a server a killed run left is stopped first); ``endpoint`` uses the configured OpenAI-compatible server as it is. For these two,
 :func:`open_backend` yields the endpoint and workers use :class:`~huatuo_ray.llm.client.ChatClient` with it.
 ``vllm_engine`` has no endpoint: generation runs as Ray Data jobs (:mod:`huatuo_ray.llm.vllm_engine`).
 :func:`run_requests` sends a list of requests through any of the three.
@@ -18,7 +19,12 @@ from huatuo_ray.io.digest import digest_path
 from huatuo_ray.llm.client import LLMResult, endpoint_identity, generate
 from huatuo_ray.llm.config import EndpointConfig, LLMConfig, SamplingConfig
 from huatuo_ray.llm.local_model import LOCAL_ALIAS
-from huatuo_ray.llm.server import LocalServer
+from huatuo_ray.llm.server import (
+    SERVER_RECORD,
+    LocalServer,
+    reap_recorded,
+    terminate_raises,
+)
 
 OFFLINE_MODEL_ID = "smollm2-135m-instruct (offline)"
 
@@ -65,12 +71,16 @@ def open_backend(cfg: LLMConfig, log_dir: str | Path | None = None) -> Iterator[
             raise ValueError("llm.backend=endpoint needs llm.endpoint.model")
         yield cfg.endpoint
         return
-    server = LocalServer(cfg.server, Path(log_dir) / "vllm-server.log" if log_dir else None)
-    server.start()
-    try:
-        yield cfg.endpoint.model_copy(update={"base_url": server.base_url, "model": server.model_name})
-    finally:
-        server.stop()
+    record = Path(log_dir) / SERVER_RECORD if log_dir else None
+    if record is not None:
+        reap_recorded(record)  # a server a killed run of this step left behind
+    server = LocalServer(cfg.server, Path(log_dir) / "vllm-server.log" if log_dir else None, record)
+    with terminate_raises():  # SIGTERM (ray job stop, kill) unwinds through the finally below
+        try:
+            server.start()
+            yield cfg.endpoint.model_copy(update={"base_url": server.base_url, "model": server.model_name})
+        finally:
+            server.stop()
 
 
 def run_requests(cfg: LLMConfig, requests: list[list[dict]], sampling: SamplingConfig | dict, cache_dir: str | Path,

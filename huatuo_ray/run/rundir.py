@@ -17,7 +17,9 @@ from typing import Any
 
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.io.lock import LOCK_FILE
 from huatuo_ray.job import LLM_CACHE
+from huatuo_ray.llm.server import SERVER_RECORD
 from huatuo_ray.redact import mask
 
 RUN_FILE = "_run.json"
@@ -44,8 +46,10 @@ class Identity:
 
 
 def has_content(output: Path) -> bool:
-    """Whether a directory holds anything but a request cache (which outlives the output it served)."""
-    return output.is_dir() and any(p.name != LLM_CACHE for p in output.iterdir())
+    """Whether a directory holds anything but a request cache (which outlives the output it served), the lock
+    file and leftover temporaries."""
+    return output.is_dir() and any(p.name not in (LLM_CACHE, LOCK_FILE, SERVER_RECORD) and not p.name.startswith(".")
+                                   for p in output.iterdir())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
