@@ -286,16 +286,23 @@ class _Reader:
         if text[i] == "[":
             self._json_array(doc, i + 1, damage)
             return
-        try:
-            obj, end = _DECODER.raw_decode(text, i)
-        except ValueError as e:
-            self._json_rest(doc, i, f"malformed JSON at byte {doc.byte(getattr(e, 'pos', i))} "
-                                    f"({getattr(e, 'msg', e)})", damage)
+        value = self._json_value(doc, i, damage)
+        if value is None:
             return
+        obj, end = value
         if doc.skip(end) < len(text):  # more values follow: JSON Lines in a .json file
             self._json_lines(raw, damage)
             return
         self._json_object(obj, raw, damage)
+
+    def _json_value(self, doc: "_JsonText", i: int, damage: str | None, where: str = "") -> tuple[Any, int] | None:
+        """The JSON value at character ``i`` and where it ends; None after quarantining the rest (malformed)."""
+        try:
+            return _DECODER.raw_decode(doc.text, i)
+        except ValueError as e:
+            self._json_rest(doc, i, f"malformed JSON at byte {doc.byte(getattr(e, 'pos', i))} "
+                                    f"({getattr(e, 'msg', e)}){where}", damage)
+            return None
 
     def _json_object(self, obj: Any, raw: bytes, damage: str | None) -> None:
         lists = [k for k, v in obj.items() if isinstance(v, list)] if isinstance(obj, dict) else []
@@ -321,12 +328,10 @@ class _Reader:
             return
         while True:
             start = i
-            try:
-                obj, i = _DECODER.raw_decode(text, i)
-            except ValueError as e:
-                self._json_rest(doc, start, f"malformed JSON at byte {doc.byte(getattr(e, 'pos', start))} "
-                                            f"({getattr(e, 'msg', e)}) in item {n} of the list", damage)
+            value = self._json_value(doc, i, damage, f" in item {n} of the list")
+            if value is None:
                 return
+            obj, i = value
             size = i - start
             if size * 4 > self.max_record_bytes:  # characters -> bytes only when it may matter
                 size = len(text[start:i].encode("utf-8"))

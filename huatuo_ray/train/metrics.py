@@ -107,6 +107,28 @@ def consumed_sequence(run_dir: str | Path) -> list[tuple[int, int, tuple[str, ..
     return sorted(rows)
 
 
+def repair_logs(run_dir: str | Path) -> int:
+    """Drop the lines a kill cut from the run's shared logs (events, metrics); call it while no worker writes
+    (before and after a submission). Returns the lines dropped."""
+    dropped = 0
+    for path in (log_dir(run_dir) / "events.jsonl", log_dir(run_dir) / "metrics.jsonl"):
+        if not path.exists():
+            continue
+        lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+        good = [x for x in lines if x.strip() and _is_record(x)]
+        if len(good) != len([x for x in lines if x.strip()]) or not path.read_bytes().endswith(b"\n"):
+            dropped += len([x for x in lines if x.strip()]) - len(good)
+            write_text_atomic(path, "".join(x + "\n" for x in good))
+    return dropped
+
+
+def _is_record(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
 def log_summary(run_dir: str | Path) -> dict[str, Any]:
     """What the end of a run reports from its logs (a line cut by a kill does not count); writes loss.png."""
     logs = log_dir(run_dir)

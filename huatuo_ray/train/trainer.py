@@ -52,7 +52,7 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from huatuo_ray.train.loop import default_reader_factory, train_func
-    from huatuo_ray.train.metrics import log_summary
+    from huatuo_ray.train.metrics import log_summary, repair_logs
     from huatuo_ray.train.model import load_tokenizer
 
     if not cfg.packed:
@@ -81,9 +81,11 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
                            "reader_factory": reader_factory},
         torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
         scaling_config=scaling, run_config=run_config)
+    repair_logs(run_dir)  # lines a kill cut from the shared logs (no worker runs now)
     t0 = time.time()
     result = trainer.fit()
     seconds = time.time() - t0
+    repair_logs(run_dir)
 
     summary = {
         "run_dir": str(run_dir), "seconds_this_submission": round(seconds, 1), **log_summary(run_dir),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from huatuo_ray.train.config import TrainConfig
 from huatuo_ray.train.metrics import (
     RunLog,
@@ -9,6 +11,7 @@ from huatuo_ray.train.metrics import (
     log_summary,
     plot_loss,
     read_jsonl,
+    repair_logs,
 )
 from huatuo_ray.train.trainer import learning_settings
 
@@ -42,6 +45,9 @@ def test_a_line_cut_by_a_kill_does_not_break_the_summary(tmp_path):
     assert summary["steps"] == 2 and summary["first_loss"] == 2.0 and summary["last_loss"] == 1.5
     assert summary["mean_step_seconds"] == 2.0 and [e["step"] for e in summary["restores"]] == [1]
     assert log.events_path.read_text().splitlines()[-1].startswith('{"event": "resume"')
+    assert repair_logs(tmp_path) == 2  # between submissions the cut lines go, the records stay
+    assert [e["event"] for e in read_jsonl(log.events_path)] == ["start", "resume"]
+    assert all(json.loads(x) for p in (log.events_path, log.metrics_path) for x in p.read_text().splitlines())
 
 
 def test_learning_settings_leave_out_runtime_keys_but_not_max_steps():
