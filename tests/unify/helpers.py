@@ -47,7 +47,7 @@ def small_recipe(base_url: str, *extra: str):
         "llm.endpoint.concurrency=4", "llm.endpoint.timeout_s=20", "llm.endpoint.max_attempts=2",
         "llm.endpoint.backoff_initial_s=0.05", "llm.endpoint.backoff_max_s=0.2",
         "unify.question_sampling.max_tokens=32", "unify.answer_sampling.max_tokens=48",
-        "unify.max_regenerations=1", "unify.drop_cut_answers=false", "unify.actors=2", *extra])
+        "unify.max_regenerations=1", "unify.drop_cut_answers=false", "unify.actors=2", "unify.max_segments=null", *extra])
 
 
 def release_rows(out: Path) -> list[dict]:

@@ -72,7 +72,7 @@ def test_faults_are_recorded_per_row_and_the_rerun_finishes_the_rest(ray_local, 
     assert final["pairs"] >= stats["pairs"]
     # the injected segment went through like any other: kept as a well-formed pair or dropped with a reason
     dropped = [r for p in (out / "dropped").glob("*.parquet") for r in pq.read_table(p).to_pylist()]
-    kept_ids = {r["id"] for r in release_rows(out)}
+    kept_ids = {r["segment_id"] for r in release_rows(out)}  # release ids are source:segment id
     assert ("u1-doc1#0" in kept_ids) != any(r["id"] == "u1-doc1#0" and r["reason"] for r in dropped)
 
 
