@@ -2,6 +2,12 @@
 
 Every raw record ends as exactly one document or one quarantine entry; ``ReadResult.records``
 counts raw records (blank lines in JSONL are skipped and counted separately, they are not records).
+
+Damaged data (a truncated or corrupt compressed stream, a malformed item of a JSON list) keeps the records
+before the damage; the rest of the file becomes one quarantine entry naming the decoder's error and the byte
+where it starts. A failure of the file system (an ``OSError`` with an errno, see :func:`is_io_error`) is not
+data: it raises :class:`~huatuo_ray.errors.InputReadError`, so the unit fails (and is retried) instead of
+being committed with its unread records missing.
 """
 
 from __future__ import annotations
