@@ -374,11 +374,18 @@ def main(argv: list[str] | None = None) -> int:
     server = Server(work)
     try:
         ref_cmd = write_recipe(work / "ref.yaml", work / "ref", server.base_url, args.segments, args.train_steps)
-        reference = Run(ref_cmd, work / "reference.log", tag)
-        if reference.wait(3600) != 0:
-            print(f"the reference run failed:\n{reference.tail()}", file=sys.stderr)
+        spans: dict[str, float] = {}
+        for k in range(3):  # a run that fails for a reason of the machine (e.g. out of memory) resumes
+            reference = Run(ref_cmd, work / f"reference{k}.log", tag)
+            code = reference.wait(3600)
+            spans.update({s: v for s, v in timeline(reference).items() if s not in spans or k == 0})
+            if code == 0:
+                break
+            print(f"[chaos] the reference run failed (attempt {k + 1}):\n{reference.tail(5)}", file=sys.stderr)
+        else:
             return 2
-        spans = timeline(reference)
+        if k:
+            print("[chaos] the reference run was resumed: its timeline mixes attempts", file=sys.stderr)
         ref = outputs(work / "ref")
         cmd = write_recipe(work / "chaos.yaml", work / "chaos", server.base_url, args.segments, args.train_steps)
         trials = draw_trials(args.kills, spans, rng)
