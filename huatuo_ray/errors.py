@@ -18,6 +18,18 @@ class InputError(HuatuoError, ValueError):
     """An input that is missing, unreadable, incomplete or produced by another recipe; names what to run."""
 
 
+class InputReadError(HuatuoError, RuntimeError):
+    """Reading an input failed for a reason outside its bytes (an I/O error of the file system: EIO, ESTALE, a
+    vanished file): the work unit fails, Ray retries it, and if it still fails it stays pending for the rerun.
+
+    Damaged data (a truncated or corrupt compressed stream, malformed records) is never this: it is quarantined.
+    """
+
+
+class OutputLocked(HuatuoError, RuntimeError):
+    """Another run holds the lock of a step's output directory; the message names its host and pid."""
+
+
 class OutputMismatch(HuatuoError, RuntimeError):
     """An output directory written with other settings or from another input (resuming would mix the two)."""
 

@@ -13,13 +13,15 @@ The run checks the equation before it marks a step done.
 
 from __future__ import annotations
 
-import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
+from huatuo_ray.io.trash import discard_output
+
 if TYPE_CHECKING:
+    from huatuo_ray.io.lock import OutputLock
     from huatuo_ray.recipe import Recipe
 
 
@@ -119,9 +121,12 @@ class Step(ABC):
         """Facts worth showing in the dry run (e.g. the training memory estimate)."""
         return []
 
-    def discard(self, output: Path) -> None:
-        """Remove an output that is being replaced (``--overwrite``)."""
-        shutil.rmtree(output, ignore_errors=True)
+    keep_on_discard: ClassVar[tuple[str, ...]] = ()  # entries of the output that outlive it (a request cache)
+
+    def discard(self, output: Path, lock: "OutputLock | None" = None) -> None:
+        """Remove an output that is being replaced (``--overwrite``), atomically: a kill at any moment leaves the
+        old output or none (:func:`~huatuo_ray.io.trash.discard_output`); ``keep_on_discard`` stays."""
+        discard_output(output, self.keep_on_discard, lock)
 
     @abstractmethod
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from huatuo_ray.eval.config import EvalConfig
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
+from huatuo_ray.redact import mask, mask_text
 from huatuo_ray.sample.config import SamplerConfig
 from huatuo_ray.sft.config import SftConfig
 from huatuo_ray.train.config import TrainConfig
@@ -122,11 +123,11 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
     lines = [f"invalid recipe ({origin}):"]
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        value = e.get("input")
+        value = mask(e.get("input"), str(e["loc"][-1]) if e["loc"] else "")  # a key pasted by mistake stays hidden
         shown = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, dict) else "{...}"
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        lines.append(f"  {key} = {shown}: {e['msg']}")
+        lines.append(f"  {key} = {shown}: {mask_text(e['msg'])}")
     return "\n".join(lines)
 
 
@@ -145,7 +146,8 @@ def apply_override(data: dict, assignment: str, defaults: dict | None = None) ->
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
-        raise RecipeError(f"override {key} = {raw!r}: value is not valid YAML ({e})") from None
+        raise RecipeError(mask_text(f"override {key} = {mask(raw, parts[-1])!r}: value is not valid YAML ({e})")) \
+            from None
     node: Any = data
     default: Any = defaults or {}
     for i, part in enumerate(parts[:-1]):

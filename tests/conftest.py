@@ -97,6 +97,22 @@ class LLMServe:
             self.proc.wait(timeout=120)
 
 
+_SHARED_SERVE: LLMServe | None = None  # the session's server, once a test asked for it
+
+
+@pytest.fixture
+def no_shared_vllm():
+    """For a test that starts vLLM servers of its own: one vLLM at a time on this machine, so the session's shared
+    server (if it runs) is stopped for the test and started again after it."""
+    serve = _SHARED_SERVE
+    running = serve is not None and serve.proc is not None and serve.proc.poll() is None
+    if running:
+        serve.stop()
+    yield
+    if running:
+        serve.start()
+
+
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory):
     """One real vLLM server (offline SmolLM2) for the whole session; teardown checks no process is left."""
@@ -105,9 +121,12 @@ def llm_server(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    global _SHARED_SERVE
     serve = LLMServe(port, tmp_path_factory.mktemp("llm-serve"))
     serve.start()
+    _SHARED_SERVE = serve
     yield serve
+    _SHARED_SERVE = None
     serve.stop()
     assert serve.proc.returncode == 0, "llm serve did not exit cleanly"
     assert not serve.group_alive(), f"vLLM processes left after stop: {serve.group_alive()}"

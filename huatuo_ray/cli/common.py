@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 
 from huatuo_ray.errors import HuatuoError
 from huatuo_ray.recipe import Recipe, load_recipe
+from huatuo_ray.redact import MaskingFilter, mask_text
 
 
 class Commands(TyperGroup):
@@ -21,7 +22,7 @@ class Commands(TyperGroup):
         try:
             return super().invoke(ctx)
         except HuatuoError as e:
-            typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+            typer.secho(f"error: {mask_text(str(e))}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
 
 
@@ -43,10 +44,13 @@ OverwriteOpt = Annotated[bool, typer.Option(help="Discard this step's existing o
 
 def setup_logging() -> None:
     logging.basicConfig(level=os.environ.get("HUATUO_LOG", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # secrets never reach a log line
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
 
 
 def fail(msg: str) -> None:
-    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {mask_text(msg)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
@@ -55,4 +59,4 @@ def load(config: Optional[Path], overrides: Optional[list[str]], base_dir: Path 
 
 
 def echo(msg: str) -> None:
-    typer.echo(msg, err=True)
+    typer.echo(mask_text(msg), err=True)

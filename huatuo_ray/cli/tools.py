@@ -63,8 +63,11 @@ def llm_serve(
 
 @recipe_app.command("show")
 def recipe_show(config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Print the resolved recipe (defaults + file + overrides) as YAML."""
-    typer.echo(yaml.safe_dump(load(config, set_).model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+    """Print the resolved recipe (defaults + file + overrides) as YAML; anything that looks like a secret is ***."""
+    from huatuo_ray.redact import mask
+
+    dump = mask(load(config, set_).model_dump(mode="json"))  # e.g. a key in server.extra_args or env
+    typer.echo(yaml.safe_dump(dump, allow_unicode=True, sort_keys=False))
 
 
 @recipe_app.command("validate")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import shutil
 import sys
 import time
 from collections import Counter
@@ -29,9 +30,11 @@ from huatuo_ray import metrics
 from huatuo_ray.curate.base import GlobalStage
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.curate.histograms import Histograms
+from huatuo_ray.curate.ids import check_unique_ids
 from huatuo_ray.curate.registry import SPECS, build_stage, select_stages, spec
 from huatuo_ray.curate.spec import StageRuntime
-from huatuo_ray.errors import InputError, LedgerError
+from huatuo_ray.errors import Incomplete, InputError, InputReadError, LedgerError
+from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.readers import read_unit
 from huatuo_ray.io.units import WorkUnit, plan_units
@@ -84,15 +87,37 @@ def share_stage_states(names: list[str], curate: CurateConfig) -> dict[str, ray.
 # --- operators -------------------------------------------------------------------------------
 
 
-def read_units(batch: dict[str, np.ndarray], recipe_json: str) -> dict[str, np.ndarray]:
-    """Ray Data operator: work-unit descriptions -> payloads with documents and quarantine entries."""
+READ_RETRIES = 2  # further attempts of a unit whose input failed to read (InputReadError), before it stays pending
+FAILED = "_failed"  # <unit output>/_failed/<unit>.json: why a unit's last attempt failed (read by the driver)
+
+
+def note_failure(output: str | Path, unit_id: str, step: str, exc: BaseException) -> None:
+    """Record why a unit failed (the driver names it; Ray Data, told to go on, only logs the traceback)."""
+    what = str(exc) if isinstance(exc, InputReadError) else f"{type(exc).__name__}: {exc}"
+    try:
+        write_json_atomic(Path(output) / FAILED / f"{unit_id}.json", {"unit_id": unit_id, "step": step,
+                                                                      "error": what[:1000]})
+    except OSError:  # the note is for people; the unit fails either way
+        log.warning("could not record the failure of unit %s", unit_id)
+
+
+def read_units(batch: dict[str, np.ndarray], recipe_json: str, output: str) -> dict[str, np.ndarray]:
+    """Ray Data operator: work-unit descriptions -> payloads with documents and quarantine entries.
+
+    A read that fails for a reason outside the data (:class:`InputReadError`) fails the task: Ray retries it
+    (``READ_RETRIES``), then the unit stays without a marker and the step ends incomplete, naming it.
+    """
     recipe = _recipe(recipe_json)
     sources = {s.name: s for s in recipe.sources}
     ids, payloads = [], []
     for unit_json in batch["unit"]:
         unit = WorkUnit(**json.loads(unit_json))
         t0 = time.perf_counter()
-        res = read_unit(unit, sources[unit.source], recipe.curate.max_record_bytes, recipe.curate.excerpt_chars)
+        try:
+            res = read_unit(unit, sources[unit.source], recipe.curate.max_record_bytes, recipe.curate.excerpt_chars)
+        except Exception as e:
+            note_failure(output, unit.unit_id, "read", e)
+            raise
         seconds = time.perf_counter() - t0
         ledger = Ledger(
             records=res.records,
@@ -100,7 +125,7 @@ def read_units(batch: dict[str, np.ndarray], recipe_json: str) -> dict[str, np.n
             quarantined=Counter(reason_key(q["reason"]) for q in res.quarantined),
             input_chars=sum(len(d["text"]) for d in res.docs),
         )
-        payload = {"unit": unit.to_dict(), "docs": res.docs, "dropped": [], "quarantined": res.quarantined,
+        payload = {"unit": unit.to_dict(), "output": output, "docs": res.docs, "dropped": [], "quarantined": res.quarantined,
                    "ledger": ledger.to_dict(), "hist": Histograms().to_dict(), "seconds": {"read": seconds}}
         ids.append(unit.unit_id)
         payloads.append(pickle.dumps(payload, protocol=5))
@@ -124,7 +149,11 @@ def apply_stage(
         t0 = time.perf_counter()
         p = pickle.loads(raw)
         docs = p["docs"]
-        res = stage.process(docs)
+        try:
+            res = stage.process(docs)
+        except Exception as e:
+            note_failure(p["output"], WorkUnit(**p["unit"]).unit_id, name, e)
+            raise
         if res.kept_inputs + len(res.dropped) != len(docs):
             raise LedgerError(
                 f"stage {name} on unit {WorkUnit(**p['unit']).unit_id}: {len(docs)} in != "
@@ -155,7 +184,11 @@ def write_units(batch: dict[str, np.ndarray], output: str, keep_dropped_text: bo
     for unit_id, raw in zip(batch["unit_id"], batch["payload"]):
         p = pickle.loads(raw)
         ledger = Ledger.from_dict(p["ledger"])
-        ledger.check(f"unit {unit_id}")
+        try:
+            ledger.check(f"unit {unit_id}")
+        except LedgerError as e:
+            note_failure(output, unit_id, "write", e)
+            raise
         hist = Histograms.from_dict(p["hist"])
         hist.observe_kept(p["docs"])
         dropped = p["dropped"]
@@ -258,6 +291,7 @@ def run_curation(
              len(units), done_before, len(pending), ",".join(run_stages) or "(none)")
     if pending:
         _execute(recipe, unit_stages, pending, unit_dir, progress_every_s, len(units))
+    check_unique_ids(units, [unit_dir, out_dir])  # before the global stage and days of LLM work downstream
     extra = {final.name: final.run(recipe.curate, unit_dir, out_dir, unit_ids)} if final else None
     stats = finish_run(recipe, run_stages, out_dir, unit_ids, started, done_before, len(pending), extra)
     return CurationResult(Path(output), stats)
@@ -279,12 +313,35 @@ def _global_stage(run_stages: list[str], curate: CurateConfig) -> GlobalStage | 
 
 def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir, every_s: float,
              all_units: int) -> None:
+    context = ray.data.DataContext.get_current()  # a dataset takes its context when it is created
+    names = ("max_errored_blocks", "retried_map_errors", "max_map_retries")
+    saved = {n: getattr(context, n) for n in names}
+    # A map task (fused operators: the whole unit) whose input failed to read is retried in place; one block is
+    # one unit, so a unit that still fails must not stop the others: it stays pending, named at the end.
+    context.max_errored_blocks, context.retried_map_errors, context.max_map_retries = -1, ["InputReadError"], \
+        READ_RETRIES
+    try:
+        _run_units(recipe, run_stages, pending, out_dir, every_s, all_units)
+    finally:
+        for n, v in saved.items():
+            setattr(context, n, v)
+    failed = [u.unit_id for u in pending if not out_dir.is_done(u.unit_id)]
+    if failed:
+        raise Incomplete(failure_message(out_dir.root, failed, len(pending)))
+    shutil.rmtree(out_dir.root / FAILED, ignore_errors=True)
+
+
+def _run_units(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir,
+               every_s: float, all_units: int) -> None:
     recipe_json = recipe.model_dump_json()
     curate = recipe.curate
     curate_json = curate.model_dump_json()
     states = share_stage_states(run_stages, curate)
     ds = ray.data.from_items([{"unit": json.dumps(u.to_dict())} for u in pending], override_num_blocks=len(pending))
-    ds = ds.map_batches(read_units, batch_size=1, batch_format="numpy", fn_kwargs={"recipe_json": recipe_json},
+    for u in pending:  # a unit retried now has no reason to fail yet
+        (out_dir.root / FAILED / f"{u.unit_id}.json").unlink(missing_ok=True)
+    ds = ds.map_batches(read_units, batch_size=1, batch_format="numpy",
+                        fn_kwargs={"recipe_json": recipe_json, "output": str(out_dir.root)},
                         **_ray_args(curate.runtime("read")))
     for name in run_stages:
         args = _ray_args(curate.runtime(name))
@@ -303,6 +360,22 @@ def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out
     for row in ds.iter_rows():
         progress.update(json.loads(row["marker"])["ledger"])
     progress.done()
+
+
+def failure_message(root: Path, failed: list[str], total: int, shown: int = 5) -> str:
+    """Which units failed and why (from their failure notes), and what to do."""
+    lines = []
+    for u in failed[:shown]:
+        note = root / FAILED / f"{u}.json"
+        try:
+            why = json.loads(note.read_text(encoding="utf-8"))["error"]
+        except (OSError, ValueError, KeyError):
+            why = "no reason recorded (see the error logged above)"
+        lines.append(f"{u}: {why}")
+    more = f"; and {len(failed) - shown} more" if len(failed) > shown else ""
+    return (f"curate: {len(failed)} of {total} work units failed and stay pending ({'; '.join(lines)}{more}). "
+            "The other units are committed: rerun the same command to retry these (an I/O error of the file "
+            "system is retried; damaged data would have been quarantined, not failed)")
 
 
 class _Progress:

@@ -12,13 +12,16 @@ counts as done only when its marker exists, and a rerun rewrites units without o
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from huatuo_ray.io.atomic import (
+    TMP_PREFIX,
     remove_temporaries,
     write_json_atomic,
     write_parquet_atomic,
@@ -53,14 +56,21 @@ class OutputDir:
 
     def open(self, unit_ids: list[str]) -> int:
         """Create the folders (or reopen them after a crash: leftover temporaries go); returns units already done."""
+        remove_temporaries(self.root)  # e.g. the markers of an interrupted clear()
         for kind in (*KINDS, "_markers"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
             remove_temporaries(self.root / kind)
         return sum(1 for u in unit_ids if self.is_done(u))
 
     def clear(self) -> None:
-        """Forget every unit (their files and markers) and the plots."""
-        for kind in (*KINDS, "_markers", "plots"):
+        """Forget every unit (their files and markers) and the plots. The markers go first, in one rename: a kill
+        at any moment leaves every unit complete or pending, never a marker whose files are gone."""
+        markers = self.root / "_markers"
+        if markers.exists():
+            gone = self.root / f"{TMP_PREFIX}_markers-{uuid.uuid4().hex}"
+            os.replace(markers, gone)
+            shutil.rmtree(gone, ignore_errors=True)
+        for kind in (*KINDS, "plots"):
             shutil.rmtree(self.root / kind, ignore_errors=True)
 
     def write_rows(self, unit_id: str, rows: dict[str, list[dict] | pa.Table]) -> None:

@@ -2,6 +2,12 @@
 
 Every raw record ends as exactly one document or one quarantine entry; ``ReadResult.records``
 counts raw records (blank lines in JSONL are skipped and counted separately, they are not records).
+
+Damaged data (a truncated or corrupt compressed stream, a malformed item of a JSON list) keeps the records
+before the damage; the rest of the file becomes one quarantine entry naming the decoder's error and the byte
+where it starts. A failure of the file system (an ``OSError`` with an errno, see :func:`is_io_error`) is not
+data: it raises :class:`~huatuo_ray.errors.InputReadError`, so the unit fails (and is retried) instead of
+being committed with its unread records missing.
 """
 
 from __future__ import annotations
@@ -10,16 +16,30 @@ import bz2
 import gzip
 import io
 import json
+import logging
 import lzma
+import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import pyarrow.parquet as pq
+import zstandard
 
+from huatuo_ray.errors import InputReadError
 from huatuo_ray.io.language import detect_language
 from huatuo_ray.io.units import WorkUnit
 from huatuo_ray.recipe import SourceConfig
+
+log = logging.getLogger(__name__)
+
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark at the start of a file is not part of its first record
+CHUNK = 1 << 16
+# What a decoder raises on damaged data. An OSError counts only without an errno (gzip.BadGzipFile, bz2's
+# "Invalid data stream"); one with an errno comes from the file system (EIO, ESTALE, ENOENT): see is_io_error.
+DAMAGE = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+_DECODER = json.JSONDecoder()
 
 RESERVED = ("id", "text", "source", "source_type", "language", "path", "meta", "conversations")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -99,6 +119,11 @@ class _Reader:
         rest = {k: v for k, v in obj.items() if k not in RESERVED and k != self.source.id_field and k not in self._text_fields()}
         doc["meta"] = json.dumps(rest, ensure_ascii=True, default=str) if rest else ""
         if "conversations" in obj:
+            bad = _not_json(obj["conversations"])
+            if bad:
+                self.quarantine(rid, f"field 'conversations' holds {bad}, which JSON cannot hold (expected text)",
+                                _short(obj))
+                return
             doc["conversations"] = json.dumps(obj["conversations"], ensure_ascii=False)
         self.result.records += 1
         self.result.docs.append(doc)
@@ -139,22 +164,34 @@ class _Reader:
             else:
                 raise ValueError(f"unknown format {fmt!r}")
         except OSError as e:
-            self.quarantine(self._id("file"), f"unreadable file: {e}", None)
+            if is_io_error(e):  # the file system failed, not the data: the unit fails and is retried
+                raise InputReadError(f"{self.source.name}: reading {self.unit.relpath} failed: {e}") from e
+            self.quarantine(self._id("file"), f"unreadable file: {e}", None)  # e.g. not gzip at all
         return self.result
 
     def _id(self, suffix: str | int) -> str:
         return f"{self.source.name}:{self.unit.relpath}@{suffix}"
 
+    def _damaged(self, rid: str, reason: str, rest: bytes | str | None = None) -> None:
+        """The rest of the file cannot be read (one quarantine entry: how many records it held is unknown)."""
+        self.quarantine(rid, reason, rest)
+
     def _read_jsonl(self) -> None:
         if self.unit.compression:
-            with _open_binary(self.unit.path, self.unit.compression) as f:
+            with _Stream(self.unit.path, self.unit.compression) as f:
                 pos = 0
-                try:
-                    for line in f:
-                        self._jsonl_line(line, pos)
-                        pos += len(line)
-                except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
-                    self.quarantine(self._id(pos), f"unreadable compressed stream after byte {pos}: {e}", None)
+                while True:
+                    try:
+                        line = f.readline()
+                    except DAMAGE as e:
+                        if isinstance(e, OSError) and is_io_error(e):
+                            raise
+                        self._damaged(self._id(pos), f"{f.damage(e, pos)}; the rest of the file is unreadable")
+                        return
+                    if not line:
+                        break
+                    self._jsonl_line(line, pos)
+                    pos += len(line)
             return
         with open(self.unit.path, "rb") as f:
             start, end = self.unit.start, self.unit.end
@@ -171,6 +208,8 @@ class _Reader:
 
     def _jsonl_line(self, line: bytes, pos: int) -> None:
         raw = line.rstrip(b"\r\n")
+        if pos == 0 and raw.startswith(BOM):  # a UTF-8 byte order mark opens the file, not the record
+            raw = raw[len(BOM):]
         if not raw.strip():
             self.result.blank_lines += 1
             return
@@ -192,45 +231,178 @@ class _Reader:
         try:
             pf = pq.ParquetFile(self.unit.path)
             meta = pf.metadata
-            end = meta.num_row_groups if self.unit.end < 0 else self.unit.end
-            offset = sum(meta.row_group(g).num_rows for g in range(self.unit.start))
-            for g in range(self.unit.start, end):
-                rows = pf.read_row_group(g).to_pylist()
-                for i, row in enumerate(rows):
-                    size = sum(len(v) for v in row.values() if isinstance(v, (str, bytes)))
-                    self.record(row, self._id(f"row{offset + i}"), size)
-                offset += len(rows)
         except (OSError, ValueError) as e:  # pyarrow raises ArrowInvalid (a ValueError) for corrupt files
+            if isinstance(e, OSError) and is_io_error(e):
+                raise
             self.quarantine(self._id("file"), f"unreadable Parquet: {e}", None)
+            return
+        end = meta.num_row_groups if self.unit.end < 0 else self.unit.end
+        offset = sum(meta.row_group(g).num_rows for g in range(self.unit.start))
+        for g in range(self.unit.start, end):
+            n = meta.row_group(g).num_rows
+            try:
+                rows = pf.read_row_group(g).to_pylist()
+            except (OSError, ValueError, NotImplementedError) as e:
+                if isinstance(e, OSError) and is_io_error(e):
+                    raise
+                # the footer says how many rows the group holds: each is counted, none is lost silently
+                reason = f"unreadable Parquet row group {g} ({n} rows): {e}"
+                for i in range(n):
+                    self.quarantine(self._id(f"row{offset + i}"), reason, None)
+                offset += n
+                continue
+            for i, row in enumerate(rows):
+                size = sum(len(v) for v in row.values() if isinstance(v, (str, bytes)))
+                self.record(row, self._id(f"row{offset + i}"), size)
+            offset += len(rows)
+
+    def _read_all(self) -> tuple[bytes, str | None]:
+        """The file's (decompressed) bytes; when the stream breaks off, what was read and why it stops."""
+        with _Stream(self.unit.path, self.unit.compression) as f:
+            chunks, pos = [], 0
+            while True:
+                try:
+                    chunk = f.read1(CHUNK)
+                except DAMAGE as e:
+                    if isinstance(e, OSError) and is_io_error(e):
+                        raise
+                    return b"".join(chunks), f.damage(e, pos)
+                if not chunk:
+                    return b"".join(chunks), None
+                chunks.append(chunk)
+                pos += len(chunk)
 
     def _read_json_document(self) -> None:
-        """A JSON file holding a list of records (ShareGPT / HuatuoGPT2 release) or one record."""
-        with _open_binary(self.unit.path, self.unit.compression) as f:
-            raw = f.read()
-        text = self._decode(raw, self._id("file"))
-        if text is None:
-            return
+        """A JSON file: a list of records (ShareGPT / HuatuoGPT2 release), one record, an object holding one list
+        of records (``{"data": [...]}``), or JSON Lines saved as ``.json``. Records before any damage are read;
+        the rest of a damaged or malformed file is quarantined as one entry, with the byte where it starts."""
+        raw, damage = self._read_all()
+        bom = len(BOM) if raw.startswith(BOM) else 0
         try:
-            data = json.loads(text)
-        except ValueError as e:
-            self.quarantine(self._id("file"), f"malformed JSON document: {e}", raw)
+            text = raw[bom:].decode("utf-8")
+        except UnicodeDecodeError as e:
+            text = raw[bom:bom + e.start].decode("utf-8")
+            if damage is None or e.start < len(raw) - bom - 3:  # not just a character cut by the damage
+                damage = f"invalid UTF-8 at byte {bom + e.start}"
+        doc = _JsonText(text, bom)
+        i = doc.skip(0)
+        if i == len(text):
+            self._damaged(self._id("file"), damage or "empty JSON document")
             return
-        items = data if isinstance(data, list) else [data]
-        for i, item in enumerate(items):
-            size = len(json.dumps(item, ensure_ascii=False)) if len(raw) > self.max_record_bytes else 0
-            self.record(item, self._id(f"item{i}"), size)
+        if text[i] == "[":
+            self._json_array(doc, i + 1, damage)
+            return
+        value = self._json_value(doc, i, damage)
+        if value is None:
+            return
+        obj, end = value
+        if doc.skip(end) < len(text):  # more values follow: JSON Lines in a .json file
+            self._json_lines(raw, damage)
+            return
+        self._json_object(obj, raw, damage)
+
+    def _json_value(self, doc: "_JsonText", i: int, damage: str | None, where: str = "") -> tuple[Any, int] | None:
+        """The JSON value at character ``i`` and where it ends; None after quarantining the rest (malformed)."""
+        try:
+            return _DECODER.raw_decode(doc.text, i)
+        except ValueError as e:
+            self._json_rest(doc, i, f"malformed JSON at byte {doc.byte(getattr(e, 'pos', i))} "
+                                    f"({getattr(e, 'msg', e)}){where}", damage)
+            return None
+
+    def _json_object(self, obj: Any, raw: bytes, damage: str | None) -> None:
+        lists = [k for k, v in obj.items() if isinstance(v, list)] if isinstance(obj, dict) else []
+        is_record = isinstance(obj, dict) and ("conversations" in obj or any(f in obj for f in self._text_fields()))
+        if isinstance(obj, dict) and not is_record:
+            if len(lists) == 1:  # {"data": [...]}: the list holds the records
+                for i, item in enumerate(obj[lists[0]]):
+                    size = len(json.dumps(item, ensure_ascii=False)) if len(raw) > self.max_record_bytes else 0
+                    self.record(item, self._id(f"item{i}"), size)
+                return
+            what = (f"several lists ({', '.join(lists[:5])}): which one holds the records is ambiguous" if lists
+                    else f"no list of records (keys: {', '.join(list(obj)[:8])})")
+            self.quarantine(self._id("item0"), f"the file holds one JSON object that is no record (no "
+                                               f"{self._text_fields()[0]!r} or 'conversations') and {what}", _short(obj))
+            return
+        self.record(obj, self._id("item0"), len(raw))
+
+    def _json_array(self, doc: "_JsonText", i: int, damage: str | None) -> None:
+        text, n = doc.text, 0
+        i = doc.skip(i)
+        if text.startswith("]", i):
+            self._json_trailing(doc, i + 1, damage)
+            return
+        while True:
+            start = i
+            value = self._json_value(doc, i, damage, f" in item {n} of the list")
+            if value is None:
+                return
+            obj, i = value
+            size = i - start
+            if size * 4 > self.max_record_bytes:  # characters -> bytes only when it may matter
+                size = len(text[start:i].encode("utf-8"))
+            self.record(obj, self._id(f"item{n}"), size)
+            n += 1
+            i = doc.skip(i)
+            if text.startswith(",", i):
+                i = doc.skip(i + 1)
+            elif text.startswith("]", i):
+                self._json_trailing(doc, i + 1, damage)
+                return
+            else:
+                self._json_rest(doc, i, f"the list breaks off after item {n - 1} (byte {doc.byte(i)}: expected "
+                                        "',' or ']')", damage)
+                return
+
+    def _json_trailing(self, doc: "_JsonText", i: int, damage: str | None) -> None:
+        j = doc.skip(i)
+        if j < len(doc.text):
+            self._json_rest(doc, j, f"data after the end of the JSON list at byte {doc.byte(j)}", damage)
+        elif damage:  # the list is whole: only the stream's end (e.g. its checksum) is damaged, no record lost
+            log.warning("%s: %s after the end of its JSON list; every record was read", self.unit.relpath, damage)
+
+    def _json_rest(self, doc: "_JsonText", i: int, reason: str, damage: str | None) -> None:
+        """Quarantine the rest of a JSON document from character ``i`` (one entry)."""
+        at = doc.byte(i)
+        if damage:  # a parse error in a damaged stream: the damage is the cause
+            reason = f"{damage}; the records from byte {at} on are lost (the JSON breaks off there: {reason})"
+        self._damaged(self._id(at), reason, doc.text[i:i + 4 * self.excerpt_chars])
+
+    def _json_lines(self, raw: bytes, damage: str | None) -> None:
+        """A .json file that holds one JSON value per line: read as JSON Lines (positions are file bytes)."""
+        pos = 0
+        lines = raw.splitlines(keepends=True)
+        for k, line in enumerate(lines):
+            if damage and k == len(lines) - 1 and not line.endswith(b"\n"):
+                self._damaged(self._id(pos), f"{damage}; the records from byte {pos} on are lost", line)
+                return
+            self._jsonl_line(line, pos)
+            pos += len(line)
+        if damage:
+            self._damaged(self._id(pos), f"{damage}; the records from byte {pos} on are lost")
 
     def _read_text(self, blocks: bool) -> None:
-        with _open_binary(self.unit.path, self.unit.compression) as f:
-            raw = f.read()
+        raw, damage = self._read_all()
+        if raw.startswith(BOM):
+            raw = raw[len(BOM):]
         if not blocks:
-            self._text_record(raw, f"{self.source.name}:{self.unit.relpath}")
+            rid = f"{self.source.name}:{self.unit.relpath}"
+            if damage:  # the one record is incomplete
+                self.quarantine(rid, f"{damage}; the text is incomplete", raw)
+            else:
+                self._text_record(raw, rid)
             return
-        pos = 0
+        pos, pieces = 0, []
         for chunk in re.split(rb"((?:\r?\n[ \t]*){2,})", raw):
             if chunk.strip() and not re.fullmatch(rb"(?:\r?\n[ \t]*){2,}", chunk):
-                self._text_record(chunk, self._id(pos))
+                pieces.append((pos, chunk))
             pos += len(chunk)
+        cut = pieces.pop() if damage and pieces else None  # the last block may be cut by the damage
+        for at, chunk in pieces:
+            self._text_record(chunk, self._id(at))
+        if damage:
+            at = cut[0] if cut else pos
+            self._damaged(self._id(at), f"{damage}; the blocks from byte {at} on are lost", cut[1] if cut else None)
 
     def _decode(self, raw: bytes, rid: str) -> str | None:
         """UTF-8 text of a raw record, or None after quarantining it."""
@@ -251,15 +423,30 @@ class _Reader:
 
 def _conversation_text(conv: Any) -> tuple[str, str | None]:
     if not isinstance(conv, list) or not conv:
-        return "", "field 'conversations' is not a non-empty list"
+        what = type(conv).__name__ if not isinstance(conv, list) else "empty"
+        return "", f"field 'conversations' is not a non-empty list (it is {what})"
     parts = []
     for i, turn in enumerate(conv):  # ShareGPT spelling (from / value) or OpenAI's (role / content)
-        value = turn.get("value", turn.get("content")) if isinstance(turn, dict) else None
-        who = turn.get("from", turn.get("role")) if isinstance(turn, dict) else None
+        if not isinstance(turn, dict):
+            return "", f"conversation turn {i} is {type(turn).__name__}, expected an object"
+        value, who = turn.get("value", turn.get("content")), turn.get("from", turn.get("role"))
         if not isinstance(value, str) or not isinstance(who, str):
-            return "", f"conversation turn {i} lacks string 'from' and 'value' (or 'role' and 'content')"
+            got = ", ".join(f"{k} is {type(v).__name__}" for k, v in turn.items() if not isinstance(v, str))
+            return "", (f"conversation turn {i} lacks string 'from' and 'value' (or 'role' and 'content')"
+                        + (f": {got}" if got else ""))
         parts.append(value)
     return "\n".join(parts), None
+
+
+def _not_json(value: Any, depth: int = 0) -> str | None:
+    """What in ``value`` JSON cannot represent (e.g. 'bytes', 'datetime' from a Parquet column), or None."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    if isinstance(value, dict):
+        return next((b for b in (_not_json(v, depth + 1) for v in value.values()) if b), None)
+    if isinstance(value, (list, tuple)):
+        return next((b for b in (_not_json(v, depth + 1) for v in value) if b), None)
+    return f"{type(value).__name__} values"
 
 
 def _short(obj: Any) -> str:
@@ -270,20 +457,133 @@ def _short(obj: Any) -> str:
     return s[:2000]
 
 
-def _open_binary(path: str, compression: str | None) -> BinaryIO:
-    if compression is None:
-        return open(path, "rb")
-    if compression == ".gz":
-        return gzip.open(path, "rb")
-    if compression == ".bz2":
-        return bz2.open(path, "rb")
-    if compression == ".xz":
-        return lzma.open(path, "rb")
-    if compression == ".zst":
-        import zstandard
+def is_io_error(e: BaseException) -> bool:
+    """Whether an exception is a failure of the file system (errno set: EIO, ESTALE, ENOENT, EACCES ...) rather
+    than damaged data (decoders raise without an errno). The first fails the work unit, the second is quarantined."""
+    return isinstance(e, OSError) and e.errno is not None
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
+
+_NAMES = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
+
+
+class _Stream:
+    """A file's decompressed bytes, and how far into the compressed file reading got (for damage reports)."""
+
+    def __init__(self, path: str, compression: str | None):
+        self.compression = compression
+        self.raw = open(path, "rb")
+        try:
+            self.size = os.fstat(self.raw.fileno()).st_size
+            self.f = _decompressed(self.raw, compression)
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def __enter__(self) -> "_Stream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.f.close()
+        except DAMAGE:
+            pass
+        finally:
+            self.raw.close()
+
+    def readline(self) -> bytes:
+        return self.f.readline()
+
+    def read1(self, n: int) -> bytes:
+        """At most ``n`` bytes from one read of the decoder: a damaged stream loses only what follows the damage."""
+        return self.f.read1(n)
+
+    def damage(self, e: BaseException, pos: int) -> str:
+        """Why the stream stops at decompressed byte ``pos``: the decoder's error and the compressed offset."""
+        try:
+            read_to = f" (compressed file read to byte {self.raw.tell()} of {self.size})"
+        except (OSError, ValueError):
+            read_to = ""
+        return (f"damaged {_NAMES.get(self.compression or '', 'input')} stream at decompressed byte {pos}{read_to}: "
+                f"{type(e).__name__}: {e}")
+
+
+def _decompressed(raw: BinaryIO, compression: str | None) -> BinaryIO:
+    if compression is None:
+        return raw
+    if compression == ".gz":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if compression == ".bz2":
+        return bz2.BZ2File(raw, "rb")
+    if compression == ".xz":
+        return lzma.LZMAFile(raw, "rb")
+    if compression == ".zst":
+        return io.BufferedReader(_ZstdReader(raw))
     raise ValueError(f"unsupported compression {compression}")
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames (one or several) as a raw stream that raises EOFError when the input ends inside a frame.
+
+    zstandard's own ``stream_reader`` returns a silent end of file for a truncated frame: the records in the
+    lost part would vanish without a trace.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+        self._buf, self._at = b"", 0
+        self._in_frame = False  # bytes of a frame were fed and its end not seen yet
+        self._done = False
+        self._error: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self._at >= len(self._buf) and not self._done:
+            if self._error is not None:  # raised once what came before the damage has been read
+                raise self._error
+            chunk = self._raw.read(CHUNK)
+            if not chunk:
+                self._done = True
+                if self._in_frame:
+                    raise EOFError("zstd stream ended before the end of its frame")
+                break
+            self._feed(chunk)
+        n = min(len(b), len(self._buf) - self._at)
+        b[:n] = self._buf[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _feed(self, data: bytes) -> None:
+        out = []
+        while data:
+            try:
+                out.append(self._obj.decompress(data))
+            except zstandard.ZstdError as e:
+                self._error = e
+                break
+            self._in_frame = not self._obj.eof
+            if self._obj.eof:  # the next frame (if any) starts in what this one left over
+                data = self._obj.unused_data
+                self._obj = zstandard.ZstdDecompressor().decompressobj()
+            else:
+                data = b""
+        self._buf, self._at = self._buf[self._at:] + b"".join(out), 0
+
+
+class _JsonText:
+    """A decoded JSON document and the byte offsets of its characters (offsets are for people: in reasons)."""
+
+    def __init__(self, text: str, bom: int):
+        self.text, self.bom = text, bom
+        self._ws = re.compile(r"[ \t\r\n]*")
+
+    def skip(self, i: int) -> int:
+        return self._ws.match(self.text, i).end()
+
+    def byte(self, i: int) -> int:
+        return self.bom + len(self.text[:i].encode("utf-8"))
 
 
 def read_unit(unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excerpt_chars: int) -> ReadResult:

@@ -1,7 +1,8 @@
 """One interface over the backends.
 
 ``local`` starts a :class:`~huatuo_ray.llm.server.LocalServer` for the duration of the run and stops it (and
-its engine processes) after; ``endpoint`` uses the configured OpenAI-compatible server as it is. For these two,
+its engine processes) after, however the run ends (see :mod:`huatuo_ray.llm.server`; with ``log_dir``, the
+step's output, the server is recorded there and a server a killed run left is stopped first); ``endpoint`` uses the configured OpenAI-compatible server as it is. For these two,
 :func:`open_backend` yields the endpoint and workers use :class:`~huatuo_ray.llm.client.ChatClient` with it.
 ``vllm_engine`` has no endpoint: generation runs as Ray Data jobs (:mod:`huatuo_ray.llm.vllm_engine`).
 :func:`run_requests` sends a list of requests through any of the three.
@@ -9,14 +10,21 @@ its engine processes) after; ``endpoint`` uses the configured OpenAI-compatible 
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from huatuo_ray.llm.client import LLMResult, generate
+from huatuo_ray.io.digest import digest_path
+from huatuo_ray.llm.client import LLMResult, endpoint_identity, generate
 from huatuo_ray.llm.config import EndpointConfig, LLMConfig, SamplingConfig
 from huatuo_ray.llm.local_model import LOCAL_ALIAS
-from huatuo_ray.llm.server import LocalServer
+from huatuo_ray.llm.server import (
+    SERVER_RECORD,
+    LocalServer,
+    reap_recorded,
+    terminate_raises,
+)
 
 OFFLINE_MODEL_ID = "smollm2-135m-instruct (offline)"
 
@@ -42,6 +50,17 @@ def model_identity(cfg: LLMConfig) -> dict:
     return {"settings": settings, "files": content_files(sec.model or LOCAL_ALIAS, f"llm.{part}.model")}
 
 
+def cache_identity(cfg: LLMConfig) -> str:
+    """What keys the request cache: the model's identity (:func:`model_identity`, its local files by content
+    digest) and, for an endpoint, the base URL. Computed once on the driver (digests read files)."""
+    if cfg.backend == "endpoint":
+        return endpoint_identity(cfg.endpoint)
+    ident = model_identity(cfg)
+    # the files by content only: the same model directory served or run in the engine answers the same
+    return json.dumps({"settings": ident["settings"], "files": sorted(digest_path(v) for v in ident["files"].values())},
+                      sort_keys=True)
+
+
 @contextmanager
 def open_backend(cfg: LLMConfig, log_dir: str | Path | None = None) -> Iterator[EndpointConfig]:
     """Yield the endpoint for this run, starting and stopping a local server when the backend is ``local``."""
@@ -52,12 +71,16 @@ def open_backend(cfg: LLMConfig, log_dir: str | Path | None = None) -> Iterator[
             raise ValueError("llm.backend=endpoint needs llm.endpoint.model")
         yield cfg.endpoint
         return
-    server = LocalServer(cfg.server, Path(log_dir) / "vllm-server.log" if log_dir else None)
-    server.start()
-    try:
-        yield cfg.endpoint.model_copy(update={"base_url": server.base_url, "model": server.model_name})
-    finally:
-        server.stop()
+    record = Path(log_dir) / SERVER_RECORD if log_dir else None
+    if record is not None:
+        reap_recorded(record)  # a server a killed run of this step left behind
+    server = LocalServer(cfg.server, Path(log_dir) / "vllm-server.log" if log_dir else None, record)
+    with terminate_raises():  # SIGTERM (ray job stop, kill) unwinds through the finally below
+        try:
+            server.start()
+            yield cfg.endpoint.model_copy(update={"base_url": server.base_url, "model": server.model_name})
+        finally:
+            server.stop()
 
 
 def run_requests(cfg: LLMConfig, requests: list[list[dict]], sampling: SamplingConfig | dict, cache_dir: str | Path,
@@ -69,6 +92,8 @@ def run_requests(cfg: LLMConfig, requests: list[list[dict]], sampling: SamplingC
     if cfg.backend == "vllm_engine":
         from huatuo_ray.llm.vllm_engine import engine_generate
 
-        return engine_generate(requests, sampling, cfg.engine, model_name(cfg), cache_dir), model_name(cfg)
+        return engine_generate(requests, sampling, cfg.engine, cache_identity(cfg), model_name(cfg),
+                               cache_dir), model_name(cfg)
+    identity = cache_identity(cfg)
     with open_backend(cfg, log_dir) as endpoint:
-        return generate(requests, sampling, endpoint, cache_dir=str(cache_dir)), endpoint.model
+        return generate(requests, sampling, endpoint, cache_dir=str(cache_dir), identity=identity), endpoint.model

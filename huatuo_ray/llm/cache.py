@@ -1,6 +1,8 @@
 """The request cache: a finished request is never sent twice.
 
-Key: SHA-256 of (model, messages, sampling parameters). One small JSON file per finished request under
+Key: SHA-256 of (model identity, messages, sampling parameters). The identity is what decides the answers, not a
+name: for a model run here its settings and the content digest of its files, for an endpoint the model it serves
+and its base URL (:func:`huatuo_ray.llm.backends.cache_identity`), so another model never answers from this cache. One small JSON file per finished request under
 ``DIR/<first two hex digits>/<key>.json``, written to a temporary name and renamed, so any number of Ray
 workers on any number of nodes can share one POSIX directory (NFS, EFS, Lustre): a reader sees a whole
 entry or none, and two workers writing the same key write the same content. Only successful responses are
@@ -17,9 +19,10 @@ from typing import Any
 from huatuo_ray.io.atomic import write_text_atomic
 
 
-def request_key(model: str, messages: list[dict], sampling: dict[str, Any]) -> str:
-    """Stable key of one chat request."""
-    blob = json.dumps({"model": model, "messages": messages, "sampling": sampling}, sort_keys=True, ensure_ascii=False)
+def request_key(identity: str, messages: list[dict], sampling: dict[str, Any]) -> str:
+    """Stable key of one chat request to the model ``identity`` names."""
+    blob = json.dumps({"model": identity, "messages": messages, "sampling": sampling}, sort_keys=True,
+                      ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

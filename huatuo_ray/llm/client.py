@@ -5,8 +5,10 @@ Every request first looks in the :class:`~huatuo_ray.llm.cache.RequestCache`; a 
 timeouts, dropped connections and malformed responses (truncated JSON, no ``choices``) are retried with
 exponential backoff and jitter (tenacity); what still fails comes back as an :class:`LLMResult` with
 ``error`` set, never as an exception, so one bad row never stops a batch. A 400 (e.g. a prompt over the
-model's context) is not retried. The API key is read from the environment variable the config names and
-is never logged.
+model's context) is not retried. The API key comes from the environment variable the config names
+(``llm.endpoint.api_key_env``), read by the process that builds the client unless the caller passes the key (the
+unify driver reads it and hands it to its Ray actors, whose nodes need not have the variable); it is never
+logged or stored. The cache key is the model's identity (``identity``), not only its served name.
 """
 
 from __future__ import annotations
@@ -64,6 +66,22 @@ class ContextOverflow(RuntimeError):
     """The server refused the prompt as longer than the model's context."""
 
 
+def endpoint_identity(cfg: EndpointConfig, model: str | None = None) -> str:
+    """The cache identity of a model behind an endpoint: its name there and the endpoint's base URL."""
+    return json.dumps({"settings": {"model": model or cfg.model}, "files": {}, "base_url": cfg.base_url.rstrip("/")},
+                      sort_keys=True)
+
+
+def read_api_key(cfg: EndpointConfig) -> str:
+    """The API key from the environment variable ``llm.endpoint.api_key_env`` names ('' when it names none)."""
+    if not cfg.api_key_env:
+        return ""
+    key = os.environ.get(cfg.api_key_env, "")
+    if not key:
+        raise ValueError(f"llm.endpoint.api_key_env names {cfg.api_key_env}, which is not set")
+    return key
+
+
 def sampling_params(sampling: SamplingConfig | dict[str, Any], attempt: int = 0) -> dict[str, Any]:
     """The request's sampling parameters; regeneration attempt k shifts the seed by k."""
     p = sampling.model_dump() if isinstance(sampling, SamplingConfig) else dict(sampling)
@@ -116,15 +134,16 @@ class _RateLimiter:
 class ChatClient:
     """Cached, rate-limited, retrying chat-completions client; create and use inside one event loop."""
 
-    def __init__(self, cfg: EndpointConfig, model: str | None = None, cache: RequestCache | None = None):
+    def __init__(self, cfg: EndpointConfig, model: str | None = None, cache: RequestCache | None = None,
+                 identity: str | None = None, api_key: str | None = None):
         self.cfg = cfg
         self.model = model or cfg.model
         if not self.model:
             raise ValueError("no model name: set llm.endpoint.model")
         self.cache = cache if cache is not None else RequestCache(None)
-        api_key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
-        if cfg.api_key_env and not api_key:
-            raise ValueError(f"llm.endpoint.api_key_env names {cfg.api_key_env}, which is not set")
+        self.identity = identity or endpoint_identity(cfg, self.model)  # what keys the cache
+        if api_key is None:  # the caller (e.g. the driver, for Ray actors) may have read it already
+            api_key = read_api_key(cfg)
         self._client = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=api_key or "EMPTY", max_retries=0,
                                           timeout=cfg.timeout_s)
         self._sem = asyncio.Semaphore(cfg.concurrency)
@@ -134,7 +153,7 @@ class ChatClient:
     async def chat(self, messages: Messages, sampling: SamplingConfig | dict[str, Any], attempt: int = 0) -> LLMResult:
         """One request, from the cache when it was answered before."""
         params = sampling_params(sampling, attempt)
-        key = request_key(self.model, messages, params)
+        key = request_key(self.identity, messages, params)
         self.stats["requests"] += 1
         hit = self.cache.get(key)
         if hit is not None:
@@ -144,8 +163,8 @@ class ChatClient:
         result = await self._send(messages, params)
         metrics.inc("huatuo_llm_requests", outcome="answered" if result.ok else "failed")
         if result.ok:
-            self.cache.put(key, {"model": self.model, "messages": messages, "sampling": params,
-                                 "result": result.to_dict()})
+            self.cache.put(key, {"model": self.model, "identity": self.identity, "messages": messages,
+                                 "sampling": params, "result": result.to_dict()})
         else:
             self.stats["errors"] += 1
         return result
@@ -203,6 +222,7 @@ def generate(
     sampling: SamplingConfig | dict[str, Any] | None = None,
     endpoint: EndpointConfig | None = None,
     cache_dir: str | None = None,
+    identity: str | None = None,
 ) -> list[LLMResult]:
     """Send chat requests to an OpenAI-compatible endpoint; one :class:`LLMResult` per request, in order.
 
@@ -215,7 +235,7 @@ def generate(
         print(results[0].text if results[0].ok else results[0].error)
     """
     async def run() -> list[LLMResult]:
-        client = ChatClient(endpoint or EndpointConfig(), cache=RequestCache(cache_dir))
+        client = ChatClient(endpoint or EndpointConfig(), cache=RequestCache(cache_dir), identity=identity)
         try:
             return await client.chat_many(requests, sampling or SamplingConfig())
         finally:

@@ -41,14 +41,14 @@ class ReplayClient:
     so a unit's request statistics read the same as with an endpoint.
     """
 
-    def __init__(self, model: str, cache: RequestCache, run_id: str, errors: dict[str, str] | None = None):
-        self.model, self.cache, self.run_id = model, cache, run_id
+    def __init__(self, identity: str, cache: RequestCache, run_id: str, errors: dict[str, str] | None = None):
+        self.identity, self.cache, self.run_id = identity, cache, run_id
         self.errors = errors or {}
         self.misses: dict[str, dict[str, str]] = {}
 
     async def chat(self, messages: list[dict], sampling: SamplingConfig | dict[str, Any], attempt: int = 0) -> LLMResult:
         params = sampling_params(sampling, attempt)
-        key = request_key(self.model, messages, params)
+        key = request_key(self.identity, messages, params)
         if key in self.errors:
             return LLMResult(error=self.errors[key], attempts=1)
         hit = self.cache.get(key)
@@ -184,7 +184,7 @@ def resolve_engine_model(cfg: EngineConfig) -> str:
 
 
 def engine_generate(requests: list[list[dict]], sampling: SamplingConfig | dict[str, Any], cfg: EngineConfig,
-                    model: str, cache_dir: str | Path) -> list[LLMResult]:
+                    identity: str, model: str, cache_dir: str | Path) -> list[LLMResult]:
     """Blocking: answer chat requests with the vLLM engine processor (one round), through the request cache."""
     import asyncio
     import shutil
@@ -194,7 +194,7 @@ def engine_generate(requests: list[list[dict]], sampling: SamplingConfig | dict[
     run_id, cache = uuid.uuid4().hex, RequestCache(cache_dir)
 
     def replay(errors: dict[str, str]) -> tuple[ReplayClient, list[LLMResult]]:
-        client = ReplayClient(model, cache, run_id, errors)
+        client = ReplayClient(identity, cache, run_id, errors)
 
         async def all_() -> list[LLMResult]:
             return [await client.chat(m, sampling) for m in requests]

@@ -17,7 +17,10 @@ from typing import Any
 
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.io.lock import LOCK_FILE
 from huatuo_ray.job import LLM_CACHE
+from huatuo_ray.llm.server import SERVER_RECORD
+from huatuo_ray.redact import mask
 
 RUN_FILE = "_run.json"
 STATS_FILE = "stats.json"
@@ -43,8 +46,10 @@ class Identity:
 
 
 def has_content(output: Path) -> bool:
-    """Whether a directory holds anything but a request cache (which outlives the output it served)."""
-    return output.is_dir() and any(p.name != LLM_CACHE for p in output.iterdir())
+    """Whether a directory holds anything but a request cache (which outlives the output it served), the lock
+    file and leftover temporaries."""
+    return output.is_dir() and any(p.name not in (LLM_CACHE, LOCK_FILE, SERVER_RECORD) and not p.name.startswith(".")
+                                   for p in output.iterdir())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -72,11 +77,11 @@ def finished(output: Path) -> dict[str, Any] | None:
 
 def write_identity(output: Path, identity: Identity) -> None:
     output.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output / RUN_FILE, identity.to_dict())
+    write_json_atomic(output / RUN_FILE, mask(identity.to_dict()))  # the fingerprint is of the real values
 
 
 def write_stats(output: Path, stats: dict[str, Any]) -> None:
-    write_json_atomic(output / STATS_FILE, stats)
+    write_json_atomic(output / STATS_FILE, mask(stats))
 
 
 def clear_stats(output: Path) -> None:
@@ -124,8 +129,8 @@ def _shown(lines: list[str], n: int = 6) -> str:
 
 
 def settings_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Changed settings and behaviour files of one step record (``settings`` + ``files``)."""
-    lines = diff_flat(old.get("settings", {}), new.get("settings", {}))
+    """Changed settings and behaviour files of one step record (``settings`` + ``files``); secrets stay masked."""
+    lines = diff_flat(mask(old.get("settings", {})), mask(new.get("settings", {})))
     for key in sorted(set(old.get("files", {})) | set(new.get("files", {}))):
         if old.get("files", {}).get(key) != new.get("files", {}).get(key):
             lines.append(f"{key}: the file's content changed")

@@ -18,8 +18,12 @@ from typing import Any, Callable, Literal
 
 from huatuo_ray import metrics
 from huatuo_ray.errors import InputError, LedgerError, OutputMismatch
+from huatuo_ray.io.atomic import remove_temporaries
+from huatuo_ray.io.lock import OutputLock
+from huatuo_ray.io.trash import clear_trash
 from huatuo_ray.job import LLM_CACHE, Context, Plan, Step
 from huatuo_ray.recipe import Recipe
+from huatuo_ray.redact import mask_text
 from huatuo_ray.run import rundir
 from huatuo_ray.run.fingerprint import digest_files, fingerprint
 from huatuo_ray.run.registry import STEPS, step_named
@@ -60,7 +64,8 @@ class Runner:
     """Resolves directories and identities for one recipe; runs or describes its steps."""
 
     def __init__(self, recipe: Recipe, options: RunOptions | None = None, echo: Callable[[str], None] = print):
-        self.recipe, self.options, self.echo = recipe, options or RunOptions(), echo
+        self.recipe, self.options = recipe, options or RunOptions()
+        self.echo = lambda msg: echo(mask_text(msg))  # messages quote settings: secrets stay out of them
         self.root = recipe.run.path(recipe.name)
         self._expected: dict[str, rundir.Identity] = {}
         self.states: dict[str, str] = {}  # step -> what this invocation did: done before / ran / resumed / redone
@@ -142,9 +147,16 @@ class Runner:
         return results
 
     def run_step(self, step: Step) -> dict[str, Any]:
+        """Run one step under the lock of its output: one run per output at a time."""
         ctx = self.context(step)
-        out = ctx.output
         lineage = self.actual_lineage(step)
+        with OutputLock(ctx.output, f"huatuo-ray {step.name}") as lock:
+            clear_trash(ctx.output, step.keep_on_discard)  # what an interrupted --overwrite left
+            remove_temporaries(ctx.output)  # what an interrupted write left (writers below clear their own)
+            return self._run_locked(step, ctx, lineage, lock)
+
+    def _run_locked(self, step: Step, ctx: Context, lineage: dict[str, dict], lock: OutputLock) -> dict[str, Any]:
+        out = ctx.output
         plan = step.plan(ctx)
         identity = self._identity(step, lineage, plan)
         old = rundir.recorded(out)
@@ -156,7 +168,7 @@ class Runner:
             raise OutputMismatch(why)
         if (why and overwrite in ("stale", "always")) or (not why and overwrite == "always" and out.exists()):
             self.echo(f"[{step.name}] starting afresh in {out}" + (f": {why}" if why else ""))
-            step.discard(out)
+            step.discard(out, lock)
             old = None
             self.states[step.name] = "redone"
         elif old is not None:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from huatuo_ray.errors import LedgerError
 from huatuo_ray.io.atomic import write_json_atomic
+from huatuo_ray.redact import mask
 
 
 def handoffs(stats: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,6 +79,6 @@ def finish_run(root: Path, stats: dict[str, dict[str, Any]], states: dict[str, s
     }
     if write:
         root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(root / "run.json", summary)
+        write_json_atomic(root / "run.json", mask(summary))
     summary["table"] = summary_table(stats, states, root)
     return summary

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from huatuo_ray import metrics as run_metrics
+from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.train.config import TrainConfig
 
 STATE_FILE = "huatuo_state.json"
@@ -125,8 +126,7 @@ def train_func(config: dict[str, Any]) -> None:
     engine, data, total, flops_token, iso = make_engine(cfg, factory(cfg.packed), rank, world, config["vocab_size"])
 
     log = RunLog(run_dir, rank)
-    (log.dir / "workers").mkdir(exist_ok=True)
-    (log.dir / "workers" / f"rank{rank:05d}.json").write_text(json.dumps({"pid": os.getpid(), "rank": rank}))
+    write_json_atomic(log.dir / "workers" / f"rank{rank:05d}.json", {"pid": os.getpid(), "rank": rank})
     start = 0
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:

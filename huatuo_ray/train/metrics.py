@@ -24,7 +24,7 @@ def _rewrite_before(path: Path, next_step: int) -> int:
     if not path.exists():
         return 0
     kept, removed = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_bytes().decode("utf-8", "replace").splitlines():
         if not line.strip():
             continue
         try:
@@ -69,16 +69,33 @@ class RunLog:
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """Append one JSON line (one write of one line: a kill cuts at most this line). A line left cut by an earlier
+    kill is closed first, so the new record starts a line of its own instead of extending the broken one."""
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with open(path, "ab") as fh:
+        if fh.tell() > 0:
+            with open(path, "rb") as tail:
+                tail.seek(-1, 2)
+                if tail.read(1) != b"\n":
+                    line = "\n" + line
+        fh.write(line.encode("utf-8"))
         fh.flush()
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSONL log; a line cut by a kill (not JSON, or not an object) is skipped."""
     p = Path(path)
     if not p.exists():
         return []
-    return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+    out = []
+    for line in p.read_bytes().decode("utf-8", "replace").splitlines():
+        try:
+            rec = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
 
 
 def consumed_sequence(run_dir: str | Path) -> list[tuple[int, int, tuple[str, ...]]]:
@@ -88,6 +105,41 @@ def consumed_sequence(run_dir: str | Path) -> list[tuple[int, int, tuple[str, ..
         for rec in read_jsonl(f):
             rows += [(rec["step"], i, tuple(ids)) for i, ids in zip(rec["sequence_index"], rec["sample_ids"])]
     return sorted(rows)
+
+
+def repair_logs(run_dir: str | Path) -> int:
+    """Drop the lines a kill cut from the run's shared logs (events, metrics); call it while no worker writes
+    (before and after a submission). Returns the lines dropped."""
+    dropped = 0
+    for path in (log_dir(run_dir) / "events.jsonl", log_dir(run_dir) / "metrics.jsonl"):
+        if not path.exists():
+            continue
+        lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+        good = [x for x in lines if x.strip() and _is_record(x)]
+        if len(good) != len([x for x in lines if x.strip()]) or not path.read_bytes().endswith(b"\n"):
+            dropped += len([x for x in lines if x.strip()]) - len(good)
+            write_text_atomic(path, "".join(x + "\n" for x in good))
+    return dropped
+
+
+def _is_record(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def log_summary(run_dir: str | Path) -> dict[str, Any]:
+    """What the end of a run reports from its logs (a line cut by a kill does not count); writes loss.png."""
+    logs = log_dir(run_dir)
+    metrics = [m for m in read_jsonl(logs / "metrics.jsonl") if "step" in m and "loss" in m]
+    events = read_jsonl(logs / "events.jsonl")
+    plot = plot_loss(metrics, logs / "loss.png")
+    return {"steps": len(metrics), "first_loss": metrics[0]["loss"] if metrics else None,
+            "last_loss": metrics[-1]["loss"] if metrics else None,
+            "mean_step_seconds": (sum(m.get("step_seconds", 0.0) for m in metrics) / len(metrics)) if metrics else None,
+            "restores": [e for e in events if e.get("event") == "resume" and e.get("rank") == 0],
+            "loss_plot": str(plot) if plot else None}
 
 
 def plot_loss(metrics: Iterable[dict[str, Any]], dest: str | Path) -> Path | None:

@@ -57,7 +57,7 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
 
     from huatuo_ray.train.isolation import for_recipe, require
     from huatuo_ray.train.loop import default_reader_factory, train_func
-    from huatuo_ray.train.metrics import log_dir, plot_loss, read_jsonl
+    from huatuo_ray.train.metrics import log_summary, repair_logs
     from huatuo_ray.train.model import load_tokenizer
 
     if not cfg.packed:
@@ -88,22 +88,16 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
                            "reader_factory": reader_factory},
         torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
         scaling_config=scaling, run_config=run_config)
+    repair_logs(run_dir)  # lines a kill cut from the shared logs (no worker runs now)
     t0 = time.time()
     result = trainer.fit()
     seconds = time.time() - t0
+    repair_logs(run_dir)
 
-    logs = log_dir(run_dir)
-    metrics = read_jsonl(logs / "metrics.jsonl")
-    plot = plot_loss(metrics, logs / "loss.png")
-    events = read_jsonl(logs / "events.jsonl")
     summary = {
-        "run_dir": str(run_dir), "steps": len(metrics), "seconds_this_submission": round(seconds, 1),
-        "first_loss": metrics[0]["loss"] if metrics else None, "last_loss": metrics[-1]["loss"] if metrics else None,
-        "mean_step_seconds": sum(m["step_seconds"] for m in metrics) / len(metrics) if metrics else None,
-        "restores": [e for e in events if e["event"] == "resume" and e["rank"] == 0],
+        "run_dir": str(run_dir), "seconds_this_submission": round(seconds, 1), **log_summary(run_dir),
         "checkpoint": result.checkpoint.path if result.checkpoint else None,
         "model": str(run_dir / "model") if cfg.export else None,
-        "loss_plot": str(plot) if plot else None,
         "zero_stage": cfg.zero_stage, "num_workers": cfg.num_workers, "sample_isolation": iso.mechanism,
     }
     return TrainResult(run_dir, summary)

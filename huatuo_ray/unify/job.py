@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from huatuo_ray.errors import Incomplete
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.job import LLM_CACHE, Ask, Context, Plan, Step
 from huatuo_ray.llm.backends import model_identity
+from huatuo_ray.llm.server import SERVER_RECORD
 from huatuo_ray.recipe import SFT_TYPE, Recipe
 from huatuo_ray.unify.pipeline import (
     STEP,
@@ -110,12 +110,9 @@ class UnifyStep(Step):
                     f"{endpoint_status(llm.endpoint.base_url)}"]
         return []
 
-    def discard(self, output: Path) -> None:
-        """Everything but the request cache: a redone unification never pays twice for a request."""
-        if output.is_dir():
-            for p in output.iterdir():
-                if p.name != LLM_CACHE:
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+    # the request cache: a redone unification never pays twice for a request; the local server's record: a
+    # server a killed run left behind is still found and stopped
+    keep_on_discard = (LLM_CACHE, SERVER_RECORD)
 
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
         stats = run_unify(ctx.recipe, ctx.inputs["curate"], ctx.output, cache_dir=ctx.llm_cache).stats

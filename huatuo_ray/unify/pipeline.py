@@ -27,13 +27,13 @@ import pyarrow.parquet as pq
 import ray
 
 from huatuo_ray import metrics
-from huatuo_ray.errors import InputError
+from huatuo_ray.errors import InputError, SetupError
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.job import LLM_CACHE
 from huatuo_ray.ledger import Ledger, reason_key
-from huatuo_ray.llm.backends import model_name, open_backend
+from huatuo_ray.llm.backends import cache_identity, model_name, open_backend
 from huatuo_ray.llm.cache import RequestCache
-from huatuo_ray.llm.client import ChatClient
+from huatuo_ray.llm.client import ChatClient, read_api_key
 from huatuo_ray.llm.config import EndpointConfig
 from huatuo_ray.llm.vllm_engine import (
     ReplayClient,
@@ -41,6 +41,7 @@ from huatuo_ray.llm.vllm_engine import (
     resolve_engine_model,
 )
 from huatuo_ray.recipe import Recipe
+from huatuo_ray.redact import Secret
 from huatuo_ray.unify.config import LANGUAGE_REASON, SLICE_REASON, UnifyConfig
 from huatuo_ray.unify.generate import PairOutcome, unify_segment
 from huatuo_ray.unify.output import finish_unify, kept_row, rejected_row
@@ -74,14 +75,17 @@ class UnifyWorker:
 
     With ``replay_json`` (backend ``vllm_engine``) the actor sends nothing: it replays units from the request
     cache and writes a unit's missing requests to ``requests_dir`` instead of committing it
-    (:mod:`huatuo_ray.llm.vllm_engine`).
+    (:mod:`huatuo_ray.llm.vllm_engine`). ``identity`` keys the request cache (the model's identity, computed on
+    the driver); ``api_key`` is the endpoint's key, read on the driver: a worker node need not have the variable,
+    and the key is in no file, recipe or log.
     """
 
     def __init__(self, unify_json: str, endpoint_json: str | None, cache_dir: str, curated: str, output: str,
-                 model: str, replay_json: str | None = None):
+                 model: str, identity: str, replay_json: str | None = None, api_key: Secret | None = None):
         self.cfg = UnifyConfig.model_validate_json(unify_json)
         self.cache_dir, self.curated, self.out = cache_dir, Path(curated), OutputDir(output)
-        self.model = model
+        self.model, self.identity = model, identity
+        self._api_key = api_key
         self.replay = json.loads(replay_json) if replay_json else None
         if self.replay:
             path = Path(self.replay["errors_path"])
@@ -97,7 +101,8 @@ class UnifyWorker:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def _make_client(self, endpoint: EndpointConfig) -> ChatClient:
-        return ChatClient(endpoint, cache=RequestCache(self.cache_dir))
+        key = self._api_key.get() if self._api_key is not None else ""
+        return ChatClient(endpoint, cache=RequestCache(self.cache_dir), identity=self.identity, api_key=key)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         markers = [json.dumps(self._run(self.process_unit(u, int(b)))) for u, b in zip(batch["unit_id"], batch["budget"])]
@@ -114,7 +119,7 @@ class UnifyWorker:
         segments = [s for s in segments if langs is None or s.get("language") in langs]
         beyond = segments[budget:] if budget >= 0 else []
         segments = segments[:budget] if budget >= 0 else segments
-        replay = ReplayClient(self.model, RequestCache(self.cache_dir), self.replay["run_id"], self.errors) \
+        replay = ReplayClient(self.identity, RequestCache(self.cache_dir), self.replay["run_id"], self.errors) \
             if self.replay else None
         chat = replay.chat if replay else self.client.chat
         outcomes = await asyncio.gather(*(self._one(chat, s) for s in segments))
@@ -221,11 +226,16 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
              model_id(recipe))
     if pending:
         cache_dir = str(cache_dir or recipe.llm.cache_dir or output / LLM_CACHE)
+        identity = cache_identity(recipe.llm)
         if recipe.llm.backend == "vllm_engine":
-            _execute_engine(recipe, cache_dir, curated, out, pending)
+            _execute_engine(recipe, cache_dir, curated, out, pending, identity)
         else:
+            try:  # here, on the driver: the workers get the key itself
+                api_key = Secret(read_api_key(recipe.llm.endpoint))
+            except ValueError as e:
+                raise SetupError(f"{e} (on the machine that runs the unify driver)") from None
             with open_backend(recipe.llm, output) as endpoint:
-                _execute(recipe, endpoint, cache_dir, curated, out, pending, len(unit_ids))
+                _execute(recipe, endpoint, cache_dir, curated, out, pending, len(unit_ids), identity, api_key)
     stats = finish_unify(out, unit_ids, started, done_before, len(pending))
     print(f"[unify] {describe(stats)}; requests {stats['requests']}", file=sys.stderr, flush=True)
     return UnifyResult(output, stats)
@@ -241,7 +251,7 @@ def describe(stats: dict) -> str:
 
 
 def _map_units(recipe: Recipe, endpoint: EndpointConfig | None, cache_dir: str, curated: Path, out: OutputDir,
-               pending: list[str], replay: dict | None = None):
+               pending: list[str], identity: str, replay: dict | None = None, api_key: Secret | None = None):
     """Run :class:`UnifyWorker` over the pending units; yields each unit's marker (or pending-requests note)."""
     cfg = recipe.unify
     budgets = segment_budgets(curated, pending, cfg.max_segments, cfg.source_languages)
@@ -254,16 +264,17 @@ def _map_units(recipe: Recipe, endpoint: EndpointConfig | None, cache_dir: str, 
                                "endpoint_json": endpoint.model_dump_json() if endpoint else None,
                                "cache_dir": cache_dir, "curated": str(curated.resolve()),
                                "output": str(out.root.resolve()), "model": model_id(recipe),
-                               "replay_json": json.dumps(replay) if replay else None},
+                               "identity": identity, "replay_json": json.dumps(replay) if replay else None,
+                               "api_key": api_key},
     )
     for row in ds.iter_rows():
         yield json.loads(row["marker"])
 
 
 def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: Path, out: OutputDir,
-             pending: list[str], total: int) -> None:
+             pending: list[str], total: int, identity: str, api_key: Secret | None) -> None:
     t0, n, segs, pairs = time.time(), 0, 0, 0
-    for m in _map_units(recipe, endpoint, cache_dir, curated, out, pending):
+    for m in _map_units(recipe, endpoint, cache_dir, curated, out, pending, identity, api_key=api_key):
         n += 1
         metrics.units(STEP, total - len(pending) + n, total)
         segs += m["ledger"]["stages"][0]["counters"].get("sent", 0) if m["ledger"]["stages"] else 0
@@ -272,7 +283,8 @@ def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: 
               f"{segs / max(time.time() - t0, 1e-9):.2f} segments/s", file=sys.stderr, flush=True)
 
 
-def _execute_engine(recipe: Recipe, cache_dir: str, curated: Path, out: OutputDir, pending: list[str]) -> None:
+def _execute_engine(recipe: Recipe, cache_dir: str, curated: Path, out: OutputDir, pending: list[str],
+                    identity: str) -> None:
     """Backend ``vllm_engine``: alternate replay rounds and engine rounds until every unit is committed."""
     import shutil
     import uuid
@@ -289,7 +301,7 @@ def _execute_engine(recipe: Recipe, cache_dir: str, curated: Path, out: OutputDi
         requests_dir = work / f"round{r:02d}"
         (work / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
         replay = {"run_id": run_id, "errors_path": str(work / "errors.json"), "requests_dir": str(requests_dir)}
-        notes = list(_map_units(recipe, None, cache_dir, curated, out, todo, replay))
+        notes = list(_map_units(recipe, None, cache_dir, curated, out, todo, identity, replay))
         waiting = [m["unit_id"] for m in notes if "pending_requests" in m]
         wanted = sum(m.get("pending_requests", 0) for m in notes)
         print(f"[unify] round {r}: {len(todo) - len(waiting)}/{len(todo)} units committed, {wanted:,} requests "

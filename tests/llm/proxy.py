@@ -18,11 +18,15 @@ import aiohttp
 from aiohttp import web
 
 
-def _cache_key(body: bytes) -> str:
+def _cache_key(body: bytes, base_url: str) -> str:
+    """The request-cache key a client of this proxy gives the request (an endpoint's identity has its URL)."""
     from huatuo_ray.llm.cache import request_key
+    from huatuo_ray.llm.client import endpoint_identity
+    from huatuo_ray.llm.config import EndpointConfig
 
     b = json.loads(body)
-    return request_key(b["model"], b["messages"], {k: b.get(k) for k in ("temperature", "top_p", "max_tokens", "seed")})
+    identity = endpoint_identity(EndpointConfig(base_url=base_url, model=b["model"]))
+    return request_key(identity, b["messages"], {k: b.get(k) for k in ("temperature", "top_p", "max_tokens", "seed")})
 
 
 class FaultProxy:
@@ -73,7 +77,7 @@ class FaultProxy:
             self.auth.add(request.headers.get("Authorization"))
             if chat:
                 self.received[key] += 1
-                self.cache_keys[_cache_key(body)] += 1
+                self.cache_keys[_cache_key(body, self.base_url)] += 1
                 if self.rng.random() < self.fault_rate:
                     fault = self.rng.choice(["http500", "http503", "timeout", "truncated"])
                     self.faults[fault] += 1

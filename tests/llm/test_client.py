@@ -36,6 +36,16 @@ def test_generate_and_never_resend_a_cached_request(proxy, tmp_path):
     assert sum(proxy.received.values()) == 4  # only the new request went out
 
 
+def test_another_endpoint_is_not_answered_from_this_cache(llm_server, proxy, tmp_path):
+    """The same model name behind another URL may be another model: it gets its own requests."""
+    direct = generate([ask(0), ask(1)], SAMPLING, endpoint(llm_server.base_url), cache_dir=str(tmp_path))
+    assert all(r.ok and not r.cached for r in direct)
+    via = generate([ask(0), ask(1)], SAMPLING, endpoint(proxy.base_url), cache_dir=str(tmp_path))
+    assert all(r.ok and not r.cached for r in via) and sum(proxy.received.values()) == 2
+    again = generate([ask(0), ask(1)], SAMPLING, endpoint(proxy.base_url), cache_dir=str(tmp_path))
+    assert all(r.cached for r in again) and sum(proxy.received.values()) == 2
+
+
 @pytest.mark.parametrize("fault,reason", [("http500", "http 500"), ("timeout", "timeout"),
                                           ("truncated", "malformed response")])
 def test_each_fault_is_retried_then_reported_per_row(proxy, fault, reason, tmp_path, monkeypatch):

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 from huatuo_ray.train.config import TrainConfig
-from huatuo_ray.train.metrics import RunLog, consumed_sequence, plot_loss, read_jsonl
+from huatuo_ray.train.metrics import (
+    RunLog,
+    consumed_sequence,
+    log_summary,
+    plot_loss,
+    read_jsonl,
+    repair_logs,
+)
 from huatuo_ray.train.trainer import learning_settings
 
 
@@ -20,6 +29,25 @@ def test_roll_back_keeps_only_steps_before_the_checkpoint(tmp_path):
     assert [i for _, i, _ in seq] == list(range(16)) and seq[2] == (0, 2, ("a01",))
     assert [m["step"] for m in read_jsonl(logs[0].metrics_path)] == [0, 1, 2, 3]
     assert plot_loss(read_jsonl(logs[0].metrics_path), tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_a_line_cut_by_a_kill_does_not_break_the_summary(tmp_path):
+    log = RunLog(tmp_path, 0)
+    log.event("start", step=0)
+    log.metrics({"step": 0, "loss": 2.0, "lr": 1e-3, "step_seconds": 1.0})
+    for path in (log.events_path, log.metrics_path):  # killed in the middle of a write
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write('{"event": "resume", "rank": 0, "ste')
+    log.event("resume", step=1)  # the next submission appends after the cut line
+    log.metrics({"step": 1, "loss": 1.5, "lr": 1e-3, "step_seconds": 3.0})
+    assert [e["event"] for e in read_jsonl(log.events_path)] == ["start", "resume"]
+    summary = log_summary(tmp_path)
+    assert summary["steps"] == 2 and summary["first_loss"] == 2.0 and summary["last_loss"] == 1.5
+    assert summary["mean_step_seconds"] == 2.0 and [e["step"] for e in summary["restores"]] == [1]
+    assert log.events_path.read_text().splitlines()[-1].startswith('{"event": "resume"')
+    assert repair_logs(tmp_path) == 2  # between submissions the cut lines go, the records stay
+    assert [e["event"] for e in read_jsonl(log.events_path)] == ["start", "resume"]
+    assert all(json.loads(x) for p in (log.events_path, log.metrics_path) for x in p.read_text().splitlines())
 
 
 def test_learning_settings_leave_out_runtime_keys_but_not_max_steps():

@@ -1,0 +1,81 @@
+"""Record ids must be unique within a source: checked when curation's units are committed, not days later.
+
+Segments, pairs and sampled items are named after their document's id, so two documents of one source with the
+same id would collide in unification or the sampler, after all the LLM work. The check reads the id column of
+every unit's kept rows (one document per row, or its first segment), keeps a 64-bit hash per id (8 bytes per
+document, whatever the ids' length), sorts each source's hashes and looks for repeats; a repeated hash is
+confirmed on the ids themselves (a collision of two different ids is ignored) before the error names them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from huatuo_ray.errors import InputError
+from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.units import WorkUnit
+
+
+def _hash64(value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def kept_document_ids(path: Path) -> list[str]:
+    """The ids of the documents behind a unit's kept rows (a segmented document counts once)."""
+    names = pq.ParquetFile(path).schema_arrow.names
+    if "doc_id" in names and "segment_index" in names:
+        t = pq.read_table(path, columns=["doc_id", "segment_index"])
+        return t.filter(pc.equal(t["segment_index"], 0))["doc_id"].to_pylist()
+    return pq.read_table(path, columns=["doc_id" if "doc_id" in names else "id"]).column(0).to_pylist()
+
+
+def _kept_file(unit_id: str, dirs: list[OutputDir]) -> Path | None:
+    for d in dirs:
+        if d.is_done(unit_id):
+            p = d.path("kept", unit_id)
+            return p if p.exists() else None
+    return None
+
+
+def check_unique_ids(units: list[WorkUnit], dirs: list[OutputDir], examples: int = 3) -> None:
+    """Raise :class:`InputError` naming the source and example ids when a source's kept documents repeat an id.
+
+    ``dirs``: where a unit's committed output may be, in order (a global stage's staging folder, the output).
+    """
+    by_source: dict[str, list[WorkUnit]] = defaultdict(list)
+    for u in units:
+        by_source[u.source].append(u)
+    for source, members in by_source.items():
+        files = {u.unit_id: _kept_file(u.unit_id, dirs) for u in members}
+        files = {u: f for u, f in files.items() if f is not None}
+        hashes = [np.fromiter((_hash64(i) for i in kept_document_ids(f)), dtype=np.uint64) for f in files.values()]
+        if not hashes:
+            continue
+        all_ = np.sort(np.concatenate(hashes))
+        repeated = set(all_[1:][all_[1:] == all_[:-1]].tolist())
+        if repeated:
+            _raise_if_confirmed(source, files, repeated, examples)
+
+
+def _raise_if_confirmed(source: str, files: dict[str, Path], repeated: set[int], examples: int) -> None:
+    where: dict[str, list[str]] = defaultdict(list)  # id -> units it occurs in (once per occurrence)
+    for unit_id, f in files.items():
+        for i in kept_document_ids(f):
+            if _hash64(i) in repeated:
+                where[i].append(unit_id)
+    dups = {i: us for i, us in where.items() if len(us) > 1}
+    if not dups:
+        return  # only hash collisions of different ids
+    shown = "; ".join(f"{i!r} {len(us)} times ({'in unit ' + us[0] if len(set(us)) == 1 else 'in units ' + ', '.join(sorted(set(us))[:3])})"
+                      for i, us in list(dups.items())[:examples])
+    raise InputError(
+        f"source {source!r}: {len(dups):,} record ids occur more than once among the documents curation kept "
+        f"(e.g. {shown}). Segments, pairs and sampled items are named by these ids, so they must be unique within "
+        "a source: fix the input, or point the source's id_field at a unique field (records without that field "
+        "are named by their position)")
