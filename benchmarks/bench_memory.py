@@ -175,8 +175,10 @@ def main() -> None:
                   f".{args.compression} (generated in {time.time() - t0:.0f} s)", flush=True)
             r = run(path, work / "out", args.every)
             led = r["stats"]["ledger"]
+            parts = [json.loads(m.read_text(encoding="utf-8")).get("parts", 1)
+                     for m in (work / "out" / "_markers").glob("*.json")]
             print(f"curate --stages density,segment: {r['wall_s']:.0f} s wall; records {led['records']:,}, "
-                  f"kept rows {led['kept_rows']:,}, units {r['stats']['units']['total']}")
+                  f"kept rows {led['kept_rows']:,}, units {r['stats']['units']['total']}, parts {sum(parts)}")
             for k in ("ray worker", "driver", "ray system"):
                 es = r["by_kind"].get(k, [])
                 if es:
