@@ -160,8 +160,7 @@ def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
                 path = out_dir.path("kept", u)
                 if not path.exists():
                     continue
-                typed: dict[str, Any] = {}  # source type -> (temporary path, writer) of this unit's by_type file
-                try:
+                with _ByType(rel / "by_type", u) as typed:
                     for table in _release_batches(path):
                         digests.append(_digests(table.column("id").to_pylist()))
                         if writer is None:
@@ -171,20 +170,8 @@ def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
                             js.write(json.dumps(row, ensure_ascii=False) + "\n")
                         for typ in sorted(set(table.column("source_type").to_pylist())):
                             part = table.filter(pc.equal(table["source_type"], typ))
-                            if typ not in typed:
-                                final = rel / "by_type" / typ / f"{u}.parquet"
-                                final.parent.mkdir(parents=True, exist_ok=True)
-                                tmp = final.with_name(f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex}")
-                                typed[typ] = (tmp, final, pq.ParquetWriter(tmp, part.schema, compression="zstd"))
-                            typed[typ][2].write_table(part)
+                            typed.write(typ, part)
                             by_type[typ] += part.num_rows
-                    for tmp, final, w in typed.values():
-                        w.close()
-                        os.replace(tmp, final)
-                finally:
-                    for tmp, _, w in typed.values():
-                        w.close()
-                        tmp.unlink(missing_ok=True)
             rows = _check_unique(digests, out_dir, unit_ids)
         finally:
             if writer is not None:
@@ -193,6 +180,33 @@ def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
             pq.write_table(release_table(pa.table({c: pa.array([], pa.string()) for c in RELEASE_COLUMNS})), tmp_pq)
     return {"rows": rows, "jsonl": "release/huatuogpt2.jsonl", "parquet": "release/huatuogpt2.parquet",
             "by_type": {t: {"dir": f"release/by_type/{t}", "rows": n} for t, n in sorted(by_type.items())}}
+
+
+class _ByType:
+    """One unit's ``by_type/<type>/<unit>.parquet`` files, written batch by batch; each appears whole on exit."""
+
+    def __init__(self, root: Path, unit_id: str):
+        self.root, self.unit_id = root, unit_id
+        self.files: dict[str, tuple[Path, Path, pq.ParquetWriter]] = {}
+
+    def write(self, typ: str, table: pa.Table) -> None:
+        if typ not in self.files:
+            final = self.root / typ / f"{self.unit_id}.parquet"
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex}")
+            self.files[typ] = (tmp, final, pq.ParquetWriter(tmp, table.schema, compression="zstd"))
+        self.files[typ][2].write_table(table)
+
+    def __enter__(self) -> "_ByType":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        for tmp, final, w in self.files.values():
+            w.close()
+            if exc_type is None:
+                os.replace(tmp, final)
+            else:
+                tmp.unlink(missing_ok=True)
 
 
 def _release_batches(path: Path):
