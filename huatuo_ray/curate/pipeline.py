@@ -3,7 +3,9 @@
 Each row of the Ray Dataset is one work unit carried between operators as a pickled payload
 (its documents, dropped rows, quarantine entries and ledger), the way NeMo Curator passes tasks
 between stages: a unit is never split across blocks, so the writer can commit it atomically with
-a completion marker, while Ray Data streams, schedules and retries units across the cluster.
+a completion marker, while Ray Data streams, schedules and retries units across the cluster. A unit
+larger than ``curate.part_bytes`` is one row per part instead, committed once every part is written
+(:mod:`huatuo_ray.curate.parts`), so a worker holds one part, whatever the size of the file.
 Each stage is its own ``map_batches`` operator, as Ray tasks (fused with its neighbours) or as an
 actor pool with its own CPU/GPU resources, as the recipe says. A global stage (registered with
 ``kind="global"``, always last) then reads what the unit stages wrote and writes the final output.
