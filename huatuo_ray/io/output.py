@@ -72,6 +72,10 @@ class OutputDir:
         for kind in (*KINDS, "_markers"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
             remove_temporaries(self.root / kind)
+        parts = self.root / PARTS
+        for leftover in (parts.iterdir() if parts.is_dir() else []):
+            if self.is_done(leftover.name):  # a kill between a unit's marker and the removal of its parts
+                shutil.rmtree(leftover, ignore_errors=True)
         return sum(1 for u in unit_ids if self.is_done(u))
 
     def clear(self) -> None:
