@@ -69,6 +69,10 @@ def make_curate_config(specs: list[StageSpec]) -> type[_CurateBase]:
         "unit_bytes": (int, Field(
             32 * 1024 * 1024, gt=0, description="Uncompressed JSONL files are split into work units of about this size.",
         )),
+        "part_bytes": (int, Field(
+            32 * 1024 * 1024, gt=0, description="A unit is read, curated and written in parts of about this many raw "
+            "bytes (JSONL, Parquet): what bounds a worker's memory, whatever the file size. The output is the same.",
+        )),
         "parquet_rows_per_unit": (int, Field(
             100_000, gt=0, description="Parquet row groups are grouped up to this many rows.",
         )),

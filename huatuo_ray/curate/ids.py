@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow.compute as pc
@@ -26,13 +27,19 @@ def _hash64(value: str) -> int:
     return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def kept_document_ids(path: Path) -> list[str]:
-    """The ids of the documents behind a unit's kept rows (a segmented document counts once)."""
-    names = pq.ParquetFile(path).schema_arrow.names
-    if "doc_id" in names and "segment_index" in names:
-        t = pq.read_table(path, columns=["doc_id", "segment_index"])
-        return t.filter(pc.equal(t["segment_index"], 0))["doc_id"].to_pylist()
-    return pq.read_table(path, columns=["doc_id" if "doc_id" in names else "id"]).column(0).to_pylist()
+ID_BATCH_ROWS = 65_536  # ids are read a record batch at a time: the driver never holds a unit's id column
+
+
+def kept_document_ids(path: Path) -> Iterator[str]:
+    """The ids of the documents behind a unit's kept rows (a segmented document counts once), batch by batch."""
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    segmented = "doc_id" in names and "segment_index" in names
+    columns = ["doc_id", "segment_index"] if segmented else ["doc_id" if "doc_id" in names else "id"]
+    for batch in pf.iter_batches(batch_size=ID_BATCH_ROWS, columns=columns):
+        if segmented:
+            batch = batch.filter(pc.equal(batch.column(1), 0))
+        yield from batch.column(0).to_pylist()
 
 
 def _kept_file(unit_id: str, dirs: list[OutputDir]) -> Path | None:

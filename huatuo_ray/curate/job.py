@@ -26,8 +26,9 @@ class CurateStep(Step):
         return bool(corpus_sources(recipe))
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
+        # resources and part_bytes change where and in what pieces the work runs, not what it writes
         return {"sources": [s.model_dump(mode="json") for s in corpus_sources(recipe)],
-                "curate": recipe.curate.model_dump(mode="json", exclude={"resources"})}
+                "curate": recipe.curate.model_dump(mode="json", exclude={"resources", "part_bytes"})}
 
     def behaviour_files(self, recipe: Recipe) -> dict[str, str]:
         return registry.behaviour_files(recipe.curate)

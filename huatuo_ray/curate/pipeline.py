@@ -3,7 +3,9 @@
 Each row of the Ray Dataset is one work unit carried between operators as a pickled payload
 (its documents, dropped rows, quarantine entries and ledger), the way NeMo Curator passes tasks
 between stages: a unit is never split across blocks, so the writer can commit it atomically with
-a completion marker, while Ray Data streams, schedules and retries units across the cluster.
+a completion marker, while Ray Data streams, schedules and retries units across the cluster. A unit
+larger than ``curate.part_bytes`` is one row per part instead, committed once every part is written
+(:mod:`huatuo_ray.curate.parts`), so a worker holds one part, whatever the size of the file.
 Each stage is its own ``map_batches`` operator, as Ray tasks (fused with its neighbours) or as an
 actor pool with its own CPU/GPU resources, as the recipe says. A global stage (registered with
 ``kind="global"``, always last) then reads what the unit stages wrote and writes the final output.
@@ -21,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import ray
@@ -31,12 +33,13 @@ from huatuo_ray.curate.base import GlobalStage
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.curate.histograms import Histograms
 from huatuo_ray.curate.ids import check_unique_ids
+from huatuo_ray.curate.parts import PartTracker, commit_unit
 from huatuo_ray.curate.registry import SPECS, build_stage, select_stages, spec
 from huatuo_ray.curate.spec import StageRuntime
 from huatuo_ray.errors import Incomplete, InputError, InputReadError, LedgerError
 from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.io.output import OutputDir
-from huatuo_ray.io.readers import read_unit
+from huatuo_ray.io.readers import read_parts
 from huatuo_ray.io.units import WorkUnit, plan_units
 from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.recipe import SFT_TYPE, Recipe
@@ -88,6 +91,7 @@ def share_stage_states(names: list[str], curate: CurateConfig) -> dict[str, ray.
 
 
 READ_RETRIES = 2  # further attempts of a unit whose input failed to read (InputReadError), before it stays pending
+BLOCK_BYTES = 1 << 20  # Ray Data block target: a part (its payload is larger) is a block of its own
 FAILED = "_failed"  # <unit output>/_failed/<unit>.json: why a unit's last attempt failed (read by the driver)
 
 
@@ -101,35 +105,48 @@ def note_failure(output: str | Path, unit_id: str, step: str, exc: BaseException
         log.warning("could not record the failure of unit %s", unit_id)
 
 
-def read_units(batch: dict[str, np.ndarray], recipe_json: str, output: str) -> dict[str, np.ndarray]:
+def read_units(batch: dict[str, np.ndarray], recipe_json: str, output: str) -> Iterator[dict[str, np.ndarray]]:
     """Ray Data operator: work-unit descriptions -> payloads with documents and quarantine entries.
 
-    A read that fails for a reason outside the data (:class:`InputReadError`) fails the task: Ray retries it
-    (``READ_RETRIES``), then the unit stays without a marker and the step ends incomplete, naming it.
+    A unit is yielded as parts of about ``curate.part_bytes`` raw bytes (one part for most units), each its own
+    row, so a unit of any size is held one part at a time (:mod:`huatuo_ray.curate.parts`). A read that fails
+    for a reason outside the data (:class:`InputReadError`) fails the task: Ray retries it (``READ_RETRIES``),
+    then the unit stays without a marker and the step ends incomplete, naming it.
     """
     recipe = _recipe(recipe_json)
     sources = {s.name: s for s in recipe.sources}
-    ids, payloads = [], []
+    cfg = recipe.curate
     for unit_json in batch["unit"]:
         unit = WorkUnit(**json.loads(unit_json))
-        t0 = time.perf_counter()
-        try:
-            res = read_unit(unit, sources[unit.source], recipe.curate.max_record_bytes, recipe.curate.excerpt_chars)
-        except Exception as e:
-            note_failure(output, unit.unit_id, "read", e)
-            raise
-        seconds = time.perf_counter() - t0
-        ledger = Ledger(
-            records=res.records,
-            blank_lines=res.blank_lines,
-            quarantined=Counter(reason_key(q["reason"]) for q in res.quarantined),
-            input_chars=sum(len(d["text"]) for d in res.docs),
-        )
-        payload = {"unit": unit.to_dict(), "output": output, "docs": res.docs, "dropped": [], "quarantined": res.quarantined,
-                   "ledger": ledger.to_dict(), "hist": Histograms().to_dict(), "seconds": {"read": seconds}}
-        ids.append(unit.unit_id)
-        payloads.append(pickle.dumps(payload, protocol=5))
-    return {"unit_id": np.array(ids, dtype=object), "payload": np.array(payloads, dtype=object)}
+        parts = read_parts(unit, sources[unit.source], cfg.max_record_bytes, cfg.excerpt_chars, cfg.part_bytes)
+        k, res, seconds = 0, None, 0.0
+        while True:
+            t0 = time.perf_counter()
+            try:
+                nxt = next(parts, None)
+            except Exception as e:
+                note_failure(output, unit.unit_id, "read", e)
+                raise
+            if res is not None:  # a part is yielded once it is known whether another follows
+                yield _payload(unit, output, res, k, nxt is None, seconds)
+                k += 1
+            if nxt is None:
+                break
+            res, seconds = nxt, time.perf_counter() - t0
+
+
+def _payload(unit: WorkUnit, output: str, res, part: int, last: bool, seconds: float) -> dict[str, np.ndarray]:
+    ledger = Ledger(
+        records=res.records,
+        blank_lines=res.blank_lines,
+        quarantined=Counter(reason_key(q["reason"]) for q in res.quarantined),
+        input_chars=sum(len(d["text"]) for d in res.docs),
+    )
+    payload = {"unit": unit.to_dict(), "output": output, "part": part, "last": last, "docs": res.docs,
+               "dropped": [], "quarantined": res.quarantined, "ledger": ledger.to_dict(),
+               "hist": Histograms().to_dict(), "seconds": {"read": seconds}}
+    return {"unit_id": np.array([unit.unit_id], dtype=object),
+            "payload": np.array([pickle.dumps(payload, protocol=5)], dtype=object)}
 
 
 def apply_stage(
@@ -178,7 +195,10 @@ def apply_stage(
 
 
 def write_units(batch: dict[str, np.ndarray], output: str, keep_dropped_text: bool) -> dict[str, np.ndarray]:
-    """Ray Data operator: check each unit's ledger, write its files atomically, then its marker."""
+    """Ray Data operator: check each unit's ledger, write its files atomically, then its marker.
+
+    A part of a unit of several parts is written under ``_parts/``; its row carries the part's ledger, and the
+    driver commits the unit once every part is written (:mod:`huatuo_ray.curate.parts`)."""
     out_dir = OutputDir(output)
     markers = []
     for unit_id, raw in zip(batch["unit_id"], batch["payload"]):
@@ -196,11 +216,19 @@ def write_units(batch: dict[str, np.ndarray], output: str, keep_dropped_text: bo
             for d in dropped:
                 d.pop("text", None)
         t0 = time.perf_counter()
-        out_dir.write_rows(unit_id, {"kept": p["docs"], "dropped": dropped, "quarantined": p["quarantined"]})
+        rows = {"kept": p["docs"], "dropped": dropped, "quarantined": p["quarantined"]}
+        whole = p["part"] == 0 and p["last"]
+        if whole:
+            out_dir.write_rows(unit_id, rows)
+        else:
+            out_dir.write_part(unit_id, p["part"], rows)
         seconds = {**p["seconds"], "write": time.perf_counter() - t0}
         marker = {"unit": p["unit"], "unit_id": unit_id, "ledger": ledger.to_dict(), "hist": hist.to_dict(),
                   "seconds": seconds}
-        out_dir.write_marker(unit_id, marker)
+        if whole:
+            out_dir.write_marker(unit_id, marker)
+        else:
+            marker.update(part=p["part"], last=p["last"])
         markers.append(json.dumps(marker))
     return {"unit_id": batch["unit_id"], "marker": np.array(markers, dtype=object)}
 
@@ -314,12 +342,14 @@ def _global_stage(run_stages: list[str], curate: CurateConfig) -> GlobalStage | 
 def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir, every_s: float,
              all_units: int) -> None:
     context = ray.data.DataContext.get_current()  # a dataset takes its context when it is created
-    names = ("max_errored_blocks", "retried_map_errors", "max_map_retries")
+    names = ("max_errored_blocks", "retried_map_errors", "max_map_retries", "target_max_block_size")
     saved = {n: getattr(context, n) for n in names}
     # A map task (fused operators: the whole unit) whose input failed to read is retried in place; one block is
     # one unit, so a unit that still fails must not stop the others: it stays pending, named at the end.
     context.max_errored_blocks, context.retried_map_errors, context.max_map_retries = -1, ["InputReadError"], \
         READ_RETRIES
+    # each part goes on to the next operator as soon as it is made (not buffered into 128 MiB blocks)
+    context.target_max_block_size = BLOCK_BYTES
     try:
         _run_units(recipe, run_stages, pending, out_dir, every_s, all_units)
     finally:
@@ -357,8 +387,22 @@ def _run_units(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], o
                         fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": curate.keep_dropped_text},
                         **_ray_args(curate.runtime("write")))
     progress = _Progress(len(pending), every_s, all_units)
+    tracker, commits = PartTracker(), []
     for row in ds.iter_rows():
-        progress.update(json.loads(row["marker"])["ledger"])
+        marker = json.loads(row["marker"])
+        if "part" not in marker:
+            progress.update(marker["ledger"])
+            continue
+        parts = tracker.add(marker)
+        if parts is not None:  # every part of the unit is written: merge them and commit it, off the driver
+            commits.append((marker["unit_id"], commit_unit.options(**curate.runtime("write").task_options())
+                            .remote(str(out_dir.root), parts)))
+    for unit_id, ref in commits:
+        try:
+            progress.update(json.loads(ray.get(ref))["ledger"])
+        except Exception as e:  # the unit stays pending (no marker): named at the end, retried by a rerun
+            note_failure(out_dir.root, unit_id, "commit", e)
+            log.error("curate: committing unit %s failed: %s", unit_id, e)
     progress.done()
 
 

@@ -4,9 +4,12 @@
     DIR/dropped/<unit>.parquet       dropped rows: id, stage, reason, ... (the record itself)
     DIR/quarantined/<unit>.parquet   unreadable or invalid input: id, stage, reason, excerpt, ...
     DIR/_markers/<unit>.json         written last: the unit is complete, with its ledger
+    DIR/_parts/<unit>/<kind>-<n>.parquet   a unit written in parts: part n, until the parts are merged
 
 Files are written to a temporary name and renamed, so a reader never sees half a file; a unit
-counts as done only when its marker exists, and a rerun rewrites units without one.
+counts as done only when its marker exists, and a rerun rewrites units without one. A unit processed in
+parts has each part written under ``_parts/``; :meth:`OutputDir.merge_parts` streams them, row group by row
+group, into the unit's files (the same rows, in part order), then the marker is written and the parts go.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import pyarrow.parquet as pq
 
 from huatuo_ray.io.atomic import (
     TMP_PREFIX,
+    atomic_path,
     remove_temporaries,
     write_json_atomic,
     write_parquet_atomic,
 )
 
 KINDS = ("kept", "dropped", "quarantined")
+PARTS = "_parts"
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
@@ -37,6 +42,13 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
         for k in r:
             keys.setdefault(k, None)
     return pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in keys})
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns, in its order: missing ones null, others cast (e.g. null -> string)."""
+    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in schema]
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 class OutputDir:
@@ -60,6 +72,10 @@ class OutputDir:
         for kind in (*KINDS, "_markers"):
             (self.root / kind).mkdir(parents=True, exist_ok=True)
             remove_temporaries(self.root / kind)
+        parts = self.root / PARTS
+        for leftover in (parts.iterdir() if parts.is_dir() else []):
+            if self.is_done(leftover.name):  # a kill between a unit's marker and the removal of its parts
+                shutil.rmtree(leftover, ignore_errors=True)
         return sum(1 for u in unit_ids if self.is_done(u))
 
     def clear(self) -> None:
@@ -70,7 +86,7 @@ class OutputDir:
             gone = self.root / f"{TMP_PREFIX}_markers-{uuid.uuid4().hex}"
             os.replace(markers, gone)
             shutil.rmtree(gone, ignore_errors=True)
-        for kind in (*KINDS, "plots"):
+        for kind in (*KINDS, PARTS, "plots"):
             shutil.rmtree(self.root / kind, ignore_errors=True)
 
     def write_rows(self, unit_id: str, rows: dict[str, list[dict] | pa.Table]) -> None:
@@ -83,6 +99,38 @@ class OutputDir:
                 write_parquet_atomic(part if isinstance(part, pa.Table) else rows_to_table(part), final)
             else:
                 final.unlink(missing_ok=True)
+
+    def part_path(self, kind: str, unit_id: str, part: int) -> Path:
+        return self.root / PARTS / unit_id / f"{kind}-{part:05d}.parquet"
+
+    def write_part(self, unit_id: str, part: int, rows: dict[str, list[dict]]) -> None:
+        """Write part ``part`` of a unit (each kind atomically; a kind without rows has no file)."""
+        for kind in KINDS:
+            final, part_rows = self.part_path(kind, unit_id, part), rows.get(kind)
+            if part_rows:
+                write_parquet_atomic(rows_to_table(part_rows), final)
+            else:
+                final.unlink(missing_ok=True)
+
+    def merge_parts(self, unit_id: str, parts: int) -> None:
+        """Write a unit's files from its parts ``0 .. parts-1`` (call before its marker), one part's row group
+        at a time: columns are the union of the parts' (first-seen order), a column a part lacks is null there."""
+        for kind in KINDS:
+            files = [p for p in (self.part_path(kind, unit_id, k) for k in range(parts)) if p.exists()]
+            final = self.path(kind, unit_id)
+            if not files:
+                final.unlink(missing_ok=True)
+                continue
+            schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+            with atomic_path(final) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                for f in files:
+                    pf = pq.ParquetFile(f)
+                    for g in range(pf.num_row_groups):
+                        writer.write_table(_conform(pf.read_row_group(g), schema))
+
+    def remove_parts(self, unit_id: str) -> None:
+        """Forget a unit's parts (after its marker, or before it is redone)."""
+        shutil.rmtree(self.root / PARTS / unit_id, ignore_errors=True)
 
     def write_marker(self, unit_id: str, marker: dict) -> None:
         """Commit a unit: after this its files count as complete."""

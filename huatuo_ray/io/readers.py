@@ -3,6 +3,11 @@
 Every raw record ends as exactly one document or one quarantine entry; ``ReadResult.records``
 counts raw records (blank lines in JSONL are skipped and counted separately, they are not records).
 
+A unit is read as a stream of parts (:func:`read_parts`): JSONL and Parquet yield a part whenever the raw bytes of
+its records reach ``part_bytes``, so a unit of any size is held one part at a time; a JSONL line is read at most
+``max_record_bytes`` (+2 for the newline) at once, the rest of a longer line is skipped unread and the record
+quarantined with its length and byte offset. Parquet is read in batches of about :data:`PARQUET_BATCH_BYTES` (or ``part_bytes`` when smaller).
+
 Damaged data (a truncated or corrupt compressed stream, a malformed item of a JSON list) keeps the records
 before the damage; the rest of the file becomes one quarantine entry naming the decoder's error and the byte
 where it starts. A failure of the file system (an ``OSError`` with an errno, see :func:`is_io_error`) is not
@@ -22,7 +27,7 @@ import os
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable, Iterator
 
 import pyarrow.parquet as pq
 import zstandard
@@ -36,6 +41,7 @@ log = logging.getLogger(__name__)
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark at the start of a file is not part of its first record
 CHUNK = 1 << 16
+PARQUET_BATCH_BYTES = 8 << 20  # Parquet is decoded in record batches of about this many (uncompressed) bytes
 # What a decoder raises on damaged data. An OSError counts only without an errno (gzip.BadGzipFile, bz2's
 # "Invalid data stream"); one with an errno comes from the file system (EIO, ESTALE, ENOENT): see is_io_error.
 DAMAGE = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
@@ -56,10 +62,24 @@ class ReadResult:
 
 
 class _Reader:
-    def __init__(self, unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excerpt_chars: int):
+    def __init__(self, unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excerpt_chars: int,
+                 part_bytes: int = 0):
         self.unit, self.source = unit, source
         self.max_record_bytes, self.excerpt_chars = max_record_bytes, excerpt_chars
+        self.part_bytes = part_bytes  # 0: the whole unit is one part
         self.result = ReadResult()
+        self._bytes = 0  # raw bytes of the records in the current part
+        self._parts = 0  # parts yielded so far
+
+    # -- parts ----------------------------------------------------------------------------------
+    def _full(self) -> bool:
+        return 0 < self.part_bytes <= self._bytes
+
+    def _take(self) -> ReadResult:
+        """The current part; the next one starts empty."""
+        part, self.result, self._bytes = self.result, ReadResult(), 0
+        self._parts += 1
+        return part
 
     # -- outcomes -------------------------------------------------------------------------------
     def quarantine(self, rid: str, reason: str, raw: bytes | str | None) -> None:
@@ -150,13 +170,14 @@ class _Reader:
         return "\n".join(parts), None
 
     # -- formats --------------------------------------------------------------------------------
-    def read(self) -> ReadResult:
+    def parts(self) -> Iterator[ReadResult]:
+        """The unit's records as parts (at least one; the last may be the only one)."""
         fmt = self.unit.format
         try:
             if fmt == "jsonl":
-                self._read_jsonl()
+                yield from self._read_jsonl()
             elif fmt == "parquet":
-                self._read_parquet()
+                yield from self._read_parquet()
             elif fmt == "conversations":
                 self._read_json_document()
             elif fmt in ("text", "text_blocks"):
@@ -167,7 +188,8 @@ class _Reader:
             if is_io_error(e):  # the file system failed, not the data: the unit fails and is retried
                 raise InputReadError(f"{self.source.name}: reading {self.unit.relpath} failed: {e}") from e
             self.quarantine(self._id("file"), f"unreadable file: {e}", None)  # e.g. not gzip at all
-        return self.result
+        if self._parts == 0 or self.result.records or self.result.blank_lines:
+            yield self._take()
 
     def _id(self, suffix: str | int) -> str:
         return f"{self.source.name}:{self.unit.relpath}@{suffix}"
@@ -176,13 +198,17 @@ class _Reader:
         """The rest of the file cannot be read (one quarantine entry: how many records it held is unknown)."""
         self.quarantine(rid, reason, rest)
 
-    def _read_jsonl(self) -> None:
+    def _read_jsonl(self) -> Iterator[ReadResult]:
+        cap = self.max_record_bytes + 2  # a record at the cap, and its \r\n
         if self.unit.compression:
             with _Stream(self.unit.path, self.unit.compression) as f:
                 pos = 0
                 while True:
                     try:
-                        line = f.readline()
+                        line = f.readline(cap)
+                        if len(line) == cap and not line.endswith(b"\n"):
+                            pos += self._long_line(line, pos, f.readline)
+                            continue
                     except DAMAGE as e:
                         if isinstance(e, OSError) and is_io_error(e):
                             raise
@@ -192,6 +218,8 @@ class _Reader:
                         break
                     self._jsonl_line(line, pos)
                     pos += len(line)
+                    if self._full():
+                        yield self._take()
             return
         with open(self.unit.path, "rb") as f:
             start, end = self.unit.start, self.unit.end
@@ -201,15 +229,38 @@ class _Reader:
                 pos = f.tell()
                 if end >= 0 and pos >= end:
                     break
-                line = f.readline()
+                line = f.readline(cap)
+                if len(line) == cap and not line.endswith(b"\n"):
+                    self._long_line(line, pos, f.readline)
+                    continue
                 if not line:
                     break
                 self._jsonl_line(line, pos)
+                if self._full():
+                    yield self._take()
+
+    def _long_line(self, head: bytes, pos: int, readline: Callable[[int], bytes]) -> int:
+        """Quarantine a line longer than the cap, of which ``head`` was read: the rest is read in chunks and
+        dropped, never held. Returns the line's length in bytes (with its newline)."""
+        size, tail = len(head), head[-2:]
+        while not tail.endswith(b"\n"):
+            chunk = readline(CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            tail = (tail + chunk)[-2:]
+        raw = size - (2 if tail == b"\r\n" else 1 if tail.endswith(b"\n") else 0)
+        raw -= len(BOM) if pos == 0 and head.startswith(BOM) else 0
+        self.quarantine(self._id(pos), f"record of {raw} bytes exceeds max_record_bytes={self.max_record_bytes} "
+                                       "(read up to the cap only)", head[:self.excerpt_chars * 4])
+        self._bytes += size
+        return size
 
     def _jsonl_line(self, line: bytes, pos: int) -> None:
         raw = line.rstrip(b"\r\n")
         if pos == 0 and raw.startswith(BOM):  # a UTF-8 byte order mark opens the file, not the record
             raw = raw[len(BOM):]
+        self._bytes += len(line)
         if not raw.strip():
             self.result.blank_lines += 1
             return
@@ -227,9 +278,9 @@ class _Reader:
             return
         self.record(obj, rid, len(raw))
 
-    def _read_parquet(self) -> None:
+    def _read_parquet(self) -> Iterator[ReadResult]:
         try:
-            pf = pq.ParquetFile(self.unit.path)
+            pf = pq.ParquetFile(self.unit.path, buffer_size=1 << 20, pre_buffer=False)  # pages, not whole chunks
             meta = pf.metadata
         except (OSError, ValueError) as e:  # pyarrow raises ArrowInvalid (a ValueError) for corrupt files
             if isinstance(e, OSError) and is_io_error(e):
@@ -239,22 +290,27 @@ class _Reader:
         end = meta.num_row_groups if self.unit.end < 0 else self.unit.end
         offset = sum(meta.row_group(g).num_rows for g in range(self.unit.start))
         for g in range(self.unit.start, end):
-            n = meta.row_group(g).num_rows
+            group = meta.row_group(g)
+            n, done = group.num_rows, 0
+            target = min(PARQUET_BATCH_BYTES, self.part_bytes or PARQUET_BATCH_BYTES)
+            batch = max(1, min(n, target * n // max(1, group.total_byte_size)))
             try:
-                rows = pf.read_row_group(g).to_pylist()
+                for b in pf.iter_batches(batch_size=batch, row_groups=[g]):
+                    for row in b.to_pylist():
+                        size = sum(len(v) for v in row.values() if isinstance(v, (str, bytes)))
+                        self.record(row, self._id(f"row{offset + done}"), size)
+                        self._bytes += size
+                        done += 1
+                        if self._full():
+                            yield self._take()
             except (OSError, ValueError, NotImplementedError) as e:
                 if isinstance(e, OSError) and is_io_error(e):
                     raise
-                # the footer says how many rows the group holds: each is counted, none is lost silently
+                # the footer says how many rows the group holds: each unread one is counted, none is lost silently
                 reason = f"unreadable Parquet row group {g} ({n} rows): {e}"
-                for i in range(n):
+                for i in range(done, n):
                     self.quarantine(self._id(f"row{offset + i}"), reason, None)
-                offset += n
-                continue
-            for i, row in enumerate(rows):
-                size = sum(len(v) for v in row.values() if isinstance(v, (str, bytes)))
-                self.record(row, self._id(f"row{offset + i}"), size)
-            offset += len(rows)
+            offset += n
 
     def _read_all(self) -> tuple[bytes, str | None]:
         """The file's (decompressed) bytes; when the stream breaks off, what was read and why it stops."""
@@ -490,8 +546,8 @@ class _Stream:
         finally:
             self.raw.close()
 
-    def readline(self) -> bytes:
-        return self.f.readline()
+    def readline(self, limit: int = -1) -> bytes:
+        return self.f.readline(limit)
 
     def read1(self, n: int) -> bytes:
         """At most ``n`` bytes from one read of the decoder: a damaged stream loses only what follows the damage."""
@@ -587,8 +643,15 @@ class _JsonText:
 
 
 def read_unit(unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excerpt_chars: int) -> ReadResult:
-    """Read one work unit into documents and quarantine entries."""
-    return _Reader(unit, source, max_record_bytes, excerpt_chars).read()
+    """Read one work unit into documents and quarantine entries (all of it at once: one part)."""
+    return next(_Reader(unit, source, max_record_bytes, excerpt_chars).parts())
+
+
+def read_parts(unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excerpt_chars: int,
+               part_bytes: int) -> Iterator[ReadResult]:
+    """Read one work unit as parts of about ``part_bytes`` raw bytes each (JSONL and Parquet; other formats are
+    one part). Every raw record lies in exactly one part; at least one part is yielded."""
+    return _Reader(unit, source, max_record_bytes, excerpt_chars, part_bytes).parts()
 
 
 def _skip_partial_line(f: BinaryIO, start: int, end: int, chunk: int = 1 << 16) -> bool:

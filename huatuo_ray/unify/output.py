@@ -5,25 +5,29 @@
     DIR/quarantined/<unit>.parquet  segments whose requests failed (LLM errors): pending, a rerun retries them
     DIR/_markers, _run.json         as in curation (huatuo_ray/io/output.py)
     DIR/release/huatuogpt2.jsonl    every kept pair, release format + lineage, in unit order (id: source:segment id)
-    DIR/release/huatuogpt2.parquet  the same as one Parquet file
+    DIR/release/huatuogpt2.parquet  the same as one Parquet file (both written a batch at a time, off the driver)
     DIR/release/by_type/<type>/     the same pairs by source type, one file per unit (the sampler's sources)
     DIR/stats.json, DIR/plots/      ledger, request counts, deviation histogram
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from huatuo_ray.errors import LedgerError
-from huatuo_ray.io.atomic import atomic_path, write_json_atomic, write_parquet_atomic
+from huatuo_ray.io.atomic import TMP_PREFIX, atomic_path, write_json_atomic
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.job import counts
 from huatuo_ray.ledger import Ledger
@@ -87,7 +91,7 @@ def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_b
         counters.update(m.get("requests", {}))
         hist.update(m.get("deviation_hist", {}))
     total.check("run")
-    release = write_release(out_dir, unit_ids)
+    release = write_release_off_driver(out_dir, unit_ids)
     stage = total.stages[0] if total.stages else None
     dropped = stage.dropped_total if stage else 0
     stats = {
@@ -132,19 +136,22 @@ def sample_pairs(release_jsonl: Path, n: int = 5) -> list[dict]:
     return out
 
 
+RELEASE_BATCH_ROWS = 4096  # the release is written a record batch of this many pairs at a time
+
+
 def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
-    """The release files, streamed unit by unit (ids made unique across sources, ``source:id``):
+    """The release files, streamed one record batch at a time (ids made unique across sources, ``source:id``):
 
     ``release/huatuogpt2.{jsonl,parquet}`` with every pair, and ``release/by_type/<source type>/<unit>.parquet``
-    (the sampler's sources: one per source type). Fails on a repeated id.
+    (the sampler's sources: one per source type). Memory: one batch, plus a 16-byte digest per pair for the
+    check that no id repeats (160 MB for 10M pairs); a repeat fails, naming the id and its units.
     """
     import shutil
 
     rel = out_dir.root / "release"
     shutil.rmtree(rel / "by_type", ignore_errors=True)
-    seen: set[str] = set()
+    digests: list[np.ndarray] = []
     by_type: Counter = Counter()
-    schema = None
     with atomic_path(rel / "huatuogpt2.parquet") as tmp_pq, atomic_path(rel / "huatuogpt2.jsonl") as tmp_js, \
             open(tmp_js, "w", encoding="utf-8") as js:
         writer = None
@@ -153,29 +160,96 @@ def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
                 path = out_dir.path("kept", u)
                 if not path.exists():
                     continue
-                table = release_table(pq.read_table(path, columns=list(RELEASE_COLUMNS)))
-                ids = table.column("id").to_pylist()
-                repeated = seen.intersection(ids) or (len(set(ids)) != len(ids))
-                if repeated:
-                    raise LedgerError(f"repeated pair ids in the release (unit {u}): ids must be unique per source")
-                seen.update(ids)
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(tmp_pq, schema, compression="zstd")
-                writer.write_table(table.cast(schema))
-                for row in table.to_pylist():
-                    js.write(json.dumps(row, ensure_ascii=False) + "\n")
-                for typ in sorted(set(table.column("source_type").to_pylist())):
-                    part = table.filter(pc.equal(table["source_type"], typ))
-                    write_parquet_atomic(part, rel / "by_type" / typ / f"{u}.parquet")
-                    by_type[typ] += part.num_rows
+                with _ByType(rel / "by_type", u) as typed:
+                    for table in _release_batches(path):
+                        digests.append(_digests(table.column("id").to_pylist()))
+                        if writer is None:
+                            writer = pq.ParquetWriter(tmp_pq, table.schema, compression="zstd")
+                        writer.write_table(table.cast(writer.schema))
+                        for row in table.to_pylist():
+                            js.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        for typ in sorted(set(table.column("source_type").to_pylist())):
+                            part = table.filter(pc.equal(table["source_type"], typ))
+                            typed.write(typ, part)
+                            by_type[typ] += part.num_rows
+            rows = _check_unique(digests, out_dir, unit_ids)
         finally:
             if writer is not None:
                 writer.close()
         if writer is None:
             pq.write_table(release_table(pa.table({c: pa.array([], pa.string()) for c in RELEASE_COLUMNS})), tmp_pq)
-    return {"rows": len(seen), "jsonl": "release/huatuogpt2.jsonl", "parquet": "release/huatuogpt2.parquet",
+    return {"rows": rows, "jsonl": "release/huatuogpt2.jsonl", "parquet": "release/huatuogpt2.parquet",
             "by_type": {t: {"dir": f"release/by_type/{t}", "rows": n} for t, n in sorted(by_type.items())}}
+
+
+class _ByType:
+    """One unit's ``by_type/<type>/<unit>.parquet`` files, written batch by batch; each appears whole on exit."""
+
+    def __init__(self, root: Path, unit_id: str):
+        self.root, self.unit_id = root, unit_id
+        self.files: dict[str, tuple[Path, Path, pq.ParquetWriter]] = {}
+
+    def write(self, typ: str, table: pa.Table) -> None:
+        if typ not in self.files:
+            final = self.root / typ / f"{self.unit_id}.parquet"
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex}")
+            self.files[typ] = (tmp, final, pq.ParquetWriter(tmp, table.schema, compression="zstd"))
+        self.files[typ][2].write_table(table)
+
+    def __enter__(self) -> "_ByType":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        for tmp, final, w in self.files.values():
+            w.close()
+            if exc_type is None:
+                os.replace(tmp, final)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def _release_batches(path: Path):
+    """A unit's kept rows as release rows, one bounded record batch at a time."""
+    pf = pq.ParquetFile(path)
+    for batch in pf.iter_batches(batch_size=RELEASE_BATCH_ROWS, columns=list(RELEASE_COLUMNS)):
+        yield release_table(pa.Table.from_batches([batch]))
+
+
+def _digests(ids: list[str]) -> np.ndarray:
+    return np.array([hashlib.blake2b(i.encode(), digest_size=16).digest() for i in ids], dtype="S16")
+
+
+def _check_unique(digests: list[np.ndarray], out_dir: OutputDir, unit_ids: list[str]) -> int:
+    """Raise :class:`LedgerError` naming a repeated release id (16-byte digests: a collision is not a concern
+    at any corpus size); returns the number of pairs."""
+    if not digests:
+        return 0
+    d = np.sort(np.concatenate(digests))
+    repeated = set(d[1:][d[1:] == d[:-1]].tolist())
+    if not repeated:
+        return len(d)
+    where: dict[str, list[str]] = {}
+    for u in unit_ids:
+        path = out_dir.path("kept", u)
+        if path.exists():
+            for table in _release_batches(path):
+                for i in table.column("id").to_pylist():
+                    if _digests([i])[0] in repeated:
+                        where.setdefault(i, []).append(u)
+    shown = "; ".join(f"{i!r} in units {', '.join(sorted(set(us)))}" for i, us in list(where.items())[:3])
+    raise LedgerError(f"repeated pair ids in the release ({len(repeated)} ids, e.g. {shown}): ids must be unique "
+                      "per source")
+
+
+def write_release_off_driver(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
+    """:func:`write_release` as a Ray task when Ray is up (the driver never holds the pairs), else here."""
+    import ray
+
+    if not ray.is_initialized():
+        return write_release(out_dir, unit_ids)
+    task = ray.remote(num_cpus=0.25, max_retries=0)(write_release)
+    return ray.get(task.remote(OutputDir(out_dir.root.resolve()), unit_ids))
 
 
 def release_table(table: pa.Table) -> pa.Table:

@@ -226,3 +226,38 @@ def test_config_defaults():
     assert SegmentConfig(context_before=0, context_after=0).effective_core_chars == 512
     for name, field in SegmentConfig.model_fields.items():
         assert field.description, name
+
+
+def test_large_conversation_and_meta_are_kept_once_on_the_first_segment(tmp_path):
+    """A 1 MB conversation with a 1 MB meta: read, segmented, written; its meta and turns are stored once."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from huatuo_ray.io.output import OutputDir
+    from huatuo_ray.io.readers import read_unit
+    from huatuo_ray.io.units import plan_units
+    from huatuo_ray.recipe import SourceConfig
+
+    turn = "Patients with hypertension should take their medication daily and measure their blood pressure. " * 6000
+    record = {"id": "conv", "conversations": [{"from": "human", "value": turn[:500_000]},
+                                              {"from": "gpt", "value": turn[:500_000]}],
+              "site": "m" * (1 << 20)}  # another field: it goes to meta
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    source = SourceConfig(name="s", path=str(path), type="web", language="en")
+    (unit,) = plan_units([source], 1 << 30, 1000)
+    (doc,) = read_unit(unit, source, 16 << 20, 100).docs
+    assert len(doc["meta"]) > 1 << 20 and len(doc["conversations"]) > 1_000_000
+    out = SegmentStage(SegmentConfig()).process([doc])
+    assert len(out.kept) > 500
+    first, *others = out.kept
+    assert first["meta"] == doc["meta"] and first["conversations"] == doc["conversations"]
+    assert all(s["meta"] == "" and s["conversations"] == "" for s in others)
+    assert "".join(s["text"][s["core_start"] - s["span_start"]:s["core_end"] - s["span_start"]]
+                   for s in out.kept) == doc["text"]  # the cores tile the turns: nothing lost
+    d = OutputDir(tmp_path / "out")
+    d.open(["u"])
+    d.write_rows("u", {"kept": out.kept})
+    table = pq.read_table(d.path("kept", "u"), columns=["meta", "conversations"])
+    assert table.column("meta").nbytes + table.column("conversations").nbytes < 4 << 20  # not size x segments

@@ -1,10 +1,18 @@
-"""Stage ``segment``: one output record per window of each document (see :mod:`.windows` for the rules)."""
+"""Stage ``segment``: one output record per window of each document (see :mod:`.windows` for the rules).
+
+A document's ``meta`` (its other input fields) and ``conversations`` (the turns, as JSON) are on its first
+segment only (``segment_index`` 0; the others have ``""``): copied into every segment, a large one would grow
+the output by its size times the segments.
+"""
 
 from __future__ import annotations
 
 from huatuo_ray.curate.base import CurationStage, StageOutput
 from huatuo_ray.curate.segment.config import NAME, SegmentConfig
 from huatuo_ray.curate.segment.windows import segment_text
+
+
+ONCE = ("meta", "conversations")  # document fields written on segment 0 only
 
 
 class SegmentStage(CurationStage):
@@ -39,11 +47,12 @@ class SegmentStage(CurationStage):
             hard_splits += h
             doc_id = doc.get("id")
             base = {k: v for k, v in doc.items() if k != "text"}
+            rest = {**base, **{k: "" for k in ONCE if base.get(k)}}  # kept once, on segment 0
             total = len(windows)
             for k, (s, e, cs, ce) in enumerate(windows):
                 kept.append(
                     {
-                        **base,
+                        **(rest if k else base),
                         "id": f"{doc_id}#{k}",
                         "doc_id": doc_id,
                         "text": text[s:e],
