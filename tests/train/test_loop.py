@@ -22,7 +22,9 @@ def one_process_group():
     env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    dist.init_process_group("gloo", rank=0, world_size=1)
+    # one process: an in-memory store, so no port is bound (a free port picked above can be taken by the time a
+    # TCP store listens on it); the variables stay for DeepSpeed's own checks
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     yield
     dist.destroy_process_group()
     for k, v in old.items():

@@ -18,7 +18,7 @@ from tests.unify.helpers import (
     release_rows,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # about 95 s: out of the default run
 
 
 def engine_recipe(*extra: str):
