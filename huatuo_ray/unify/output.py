@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-import uuid
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from huatuo_ray.errors import LedgerError
-from huatuo_ray.io.atomic import TMP_PREFIX, atomic_path, write_json_atomic
+from huatuo_ray.io.atomic import atomic_path, write_json_atomic
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.job import counts
 from huatuo_ray.ledger import Ledger
@@ -183,30 +182,27 @@ def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
 
 
 class _ByType:
-    """One unit's ``by_type/<type>/<unit>.parquet`` files, written batch by batch; each appears whole on exit."""
+    """One unit's ``by_type/<type>/<unit>.parquet`` files, written batch by batch; each appears whole on exit
+    (:func:`~huatuo_ray.io.atomic.atomic_path`, the writer closed before the rename)."""
 
     def __init__(self, root: Path, unit_id: str):
         self.root, self.unit_id = root, unit_id
-        self.files: dict[str, tuple[Path, Path, pq.ParquetWriter]] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.stack = ExitStack()
 
     def write(self, typ: str, table: pa.Table) -> None:
-        if typ not in self.files:
-            final = self.root / typ / f"{self.unit_id}.parquet"
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex}")
-            self.files[typ] = (tmp, final, pq.ParquetWriter(tmp, table.schema, compression="zstd"))
-        self.files[typ][2].write_table(table)
+        if typ not in self.writers:
+            tmp = self.stack.enter_context(atomic_path(self.root / typ / f"{self.unit_id}.parquet"))
+            self.writers[typ] = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            self.stack.callback(self.writers[typ].close)  # runs before that file's rename (last in, first out)
+        self.writers[typ].write_table(table)
 
     def __enter__(self) -> "_ByType":
+        self.stack.__enter__()
         return self
 
-    def __exit__(self, exc_type, *_) -> None:
-        for tmp, final, w in self.files.values():
-            w.close()
-            if exc_type is None:
-                os.replace(tmp, final)
-            else:
-                tmp.unlink(missing_ok=True)
+    def __exit__(self, *exc) -> bool | None:
+        return self.stack.__exit__(*exc)
 
 
 def _release_batches(path: Path):

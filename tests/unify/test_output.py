@@ -51,6 +51,8 @@ def test_release_memory_does_not_grow_with_the_number_of_pairs(tmp_path):
     assert len(lines) == 48_000 and json.loads(lines[0])["id"] == "web:u000-d0#0"
     assert pq.read_table(tmp_path / "big" / "release" / "huatuogpt2.parquet").num_rows == 48_000
     assert len(list((tmp_path / "big" / "release" / "by_type" / "web").glob("*.parquet"))) == 32
+    by_type = tmp_path / "big" / "release" / "by_type"
+    assert pq.read_table(by_type / "books").num_rows == 16_000 and not list(by_type.rglob(".tmp-*"))
 
 
 def test_a_repeated_id_fails_naming_it_and_writes_no_release(tmp_path):
