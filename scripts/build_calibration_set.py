@@ -181,9 +181,9 @@ def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def pubmed_abstracts(pubmed: Path, stats: Counter) -> dict[str, list[str]]:
-    """Abstracts of the two PubMed files, by source name (see the module docstring for the labels)."""
-    out: dict[str, list[str]] = {"pubmed_clinical_2021": [], "pubmed_clinical_1970s": [], "pubmed_science_other": []}
+def pubmed_articles(pubmed: Path, stats: Counter):
+    """(source name, paragraphs) of every abstract of the two PubMed files whose journal is labelled (see the
+    module docstring); ``stats["pubmed_journal_unlabelled"]`` counts the others."""
     for name, era in (("pubmed21n1298.xml.gz", "2021"), ("pubmed20n0014.xml.gz", "1970s")):
         with gzip.open(pubmed / name) as fh:
             for _, el in ET.iterparse(fh, events=("end",)):
@@ -195,12 +195,24 @@ def pubmed_abstracts(pubmed: Path, stats: Counter) -> dict[str, list[str]]:
                 if not text or not en_prose(text):
                     continue
                 if CLINICAL_JOURNAL.search(journal):
-                    out[f"pubmed_clinical_{era}"] += paragraphs([text], "en")
+                    yield f"pubmed_clinical_{era}", paragraphs([text], "en")
                 elif NONMEDICAL_JOURNAL.search(journal):
-                    out["pubmed_science_other"] += paragraphs([text], "en")
+                    yield "pubmed_science_other", paragraphs([text], "en")
                 else:
                     stats["pubmed_journal_unlabelled"] += 1
+
+
+def pubmed_abstracts(pubmed: Path, stats: Counter) -> dict[str, list[str]]:
+    """Paragraphs of the PubMed abstracts, by source name."""
+    out: dict[str, list[str]] = {"pubmed_clinical_2021": [], "pubmed_clinical_1970s": [], "pubmed_science_other": []}
+    for source, paras in pubmed_articles(pubmed, stats):
+        out[source] += paras
     return out
+
+
+def capped(source: str, texts: list[str]) -> list[str]:
+    """The texts of a source that the set takes: distinct texts in hash order, the first CAPS[source]."""
+    return sorted(set(texts), key=sha)[: CAPS[source]]
 
 
 def build(data: Path, pubmed: Path | None = None) -> tuple[list[dict], Counter]:
@@ -280,14 +292,11 @@ def build(data: Path, pubmed: Path | None = None) -> tuple[list[dict], Counter]:
 
     rows = []
     for source, lst in items.items():
-        seen, uniq = set(), []
-        for t, lang, label in lst:
-            if t not in seen:
-                seen.add(t)
-                uniq.append((t, lang, label))
-        uniq.sort(key=lambda x: sha(x[0]))
-        stats[f"{source}_available"] = len(uniq)
-        for t, lang, label in uniq[: CAPS[source]]:
+        if not lst:
+            continue
+        stats[f"{source}_available"] = len({t for t, _, _ in lst})
+        lang, label = lst[0][1], lst[0][2]  # one language and label per source
+        for t in capped(source, [t for t, _, _ in lst]):
             rows.append({"text": t, "language": lang, "label": label, "source": source, "split": split_of(t)})
     rows.sort(key=lambda r: (r["language"], r["source"], sha(r["text"])))
     return rows, stats

