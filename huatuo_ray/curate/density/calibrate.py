@@ -1,9 +1,10 @@
 """Calibrate the density filter on a labelled JSONL file.
 
-Input lines: ``{"text": ..., "language": "zh"|"en", "label": "medical"|"other"}`` (optional ``"split"``;
-other keys ignored). "medical" is the positive class. A text is predicted medical exactly as the
-:class:`~huatuo_ray.curate.density.stage.DensityFilter` would keep it: ``density >= threshold`` and
-``n_terms >= min_matches``.
+Input lines: ``{"text": ..., "language": "zh"|"en", "label": "medical"|"other"}`` (optional ``"split"`` and
+``"source"``; other keys ignored). "medical" is the positive class. A text is predicted medical exactly as the
+:class:`~huatuo_ray.curate.density.stage.DensityFilter` would keep it: ``density >= threshold``,
+``n_terms >= min_matches`` and, where the language has a science check, a science score below its ``max_score``
+(the sweep varies the density threshold only).
 
 >>> report = calibrate("labelled.jsonl", DensityConfig())          # doctest: +SKIP
 >>> print(format_report(report))                                   # doctest: +SKIP
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from huatuo_ray.curate.density.config import DensityConfig
 from huatuo_ray.curate.density.scorer import DensityScorer
+from huatuo_ray.curate.density.stage import DensityFilter
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.jsonl import jsonl_rows
 
@@ -30,12 +32,13 @@ def default_grid() -> list[float]:
 def confusion(scored: list[tuple[float, int, bool]], threshold: float, min_matches: int) -> dict:
     """Precision/recall/F1 of predicting positive when density >= threshold and n_terms >= min_matches.
 
-    ``scored`` holds (density, n_terms, is_positive) per text. Precision is 1.0 when nothing is predicted
-    positive and recall is 1.0 when there are no positives (the conventions that keep F1 defined).
+    ``scored`` holds (density, n_terms, is_positive) or (density, n_terms, is_positive, vetoed) per text; a
+    vetoed text (the science check drops it) is never predicted positive. Precision is 1.0 when nothing is
+    predicted positive and recall is 1.0 when there are no positives (the conventions that keep F1 defined).
     """
     tp = fp = fn = tn = 0
-    for density, n_terms, pos in scored:
-        pred = density >= threshold and n_terms >= min_matches
+    for density, n_terms, pos, *vetoed in scored:
+        pred = density >= threshold and n_terms >= min_matches and not (vetoed and vetoed[0])
         if pred and pos:
             tp += 1
         elif pred:
@@ -86,16 +89,20 @@ def calibrate(
     """
     config = config or DensityConfig()
     scorer = scorer or DensityScorer.from_config(config)
+    stage = DensityFilter(config, scorer)
     grid = sorted(set(thresholds or default_grid()))
-    by_lang: dict[str, list[tuple[float, int, bool]]] = {}
+    by_lang: dict[str, list[tuple[float, int, bool, bool]]] = {}
+    sources: dict[str, list[tuple[str, bool]]] = {}
     skipped: dict[str, int] = {}
     for row in read_labelled(labelled_path, split):
         lang = row["language"]
         if lang not in scorer.indexes or lang not in config.min_density:
             skipped[lang] = skipped.get(lang, 0) + 1
             continue
-        s = scorer.score(row["text"] or "", lang)
-        by_lang.setdefault(lang, []).append((s.density, s.n_terms, row["label"] == POSITIVE))
+        s, verdict = stage.score_text(row["text"] or "", lang)
+        vetoed = verdict.counter == "density_science"
+        by_lang.setdefault(lang, []).append((s.density, s.n_terms, row["label"] == POSITIVE, vetoed))
+        sources.setdefault(lang, []).append((str(row.get("source") or row["label"]), verdict.keep))
     languages = {}
     for lang in sorted(by_lang):
         scored = by_lang[lang]
@@ -104,7 +111,9 @@ def calibrate(
         best = max(sweep, key=lambda r: (r["f1"], r["threshold"]))
         languages[lang] = {
             "n": len(scored),
-            "n_medical": sum(1 for _, _, p in scored if p),
+            "n_medical": sum(1 for _, _, p, _ in scored if p),
+            "science_vetoed": sum(1 for *_, v in scored if v),
+            "kept_by_source": _kept_by_source(sources[lang]),
             "threshold": config.threshold(lang),
             "min_matches": mm,
             "at_threshold": confusion(scored, config.threshold(lang), mm),
@@ -112,6 +121,16 @@ def calibrate(
             "best": best,
         }
     return {"path": str(labelled_path), "split": split, "languages": languages, "skipped": skipped}
+
+
+def _kept_by_source(rows: list[tuple[str, bool]]) -> dict[str, tuple[int, int]]:
+    """{source (or label): (kept at the configured settings, n)}."""
+    out: dict[str, list[int]] = {}
+    for source, keep in rows:
+        c = out.setdefault(source, [0, 0])
+        c[0] += keep
+        c[1] += 1
+    return {k: (v[0], v[1]) for k, v in sorted(out.items())}
 
 
 def format_report(report: dict, sweep_every: int = 1) -> str:
@@ -128,6 +147,10 @@ def format_report(report: dict, sweep_every: int = 1) -> str:
             f"  configured threshold {r['threshold']:.3f}: precision {a['precision']:.3f}  recall {a['recall']:.3f}"
             f"  F1 {a['f1']:.3f}  (tp {a['tp']} fp {a['fp']} fn {a['fn']} tn {a['tn']})"
         )
+        if r.get("science_vetoed"):
+            lines.append(f"  science check dropped {r['science_vetoed']} text(s) the density test keeps")
+        if r.get("kept_by_source"):
+            lines.append("  kept by source: " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in r["kept_by_source"].items()))
         b = r["best"]
         lines.append(
             f"  best-F1 threshold    {b['threshold']:.3f}: precision {b['precision']:.3f}  recall {b['recall']:.3f}"

@@ -32,13 +32,15 @@ class LexiconFile(BaseModel):
 
 LexiconSpec = str | LexiconFile
 
+
 # Calibrated defaults (docs/curate.md "How the thresholds were chosen"). zh 0.065: the threshold that maximises
 # the smallest F1 over the train split of scripts/build_calibration_set.py and the two blind written sets
-# (tests/curate/data/density_heldout.jsonl, density_validation2.jsonl). en 0.035 (with the MeSH and
-# clinical-research lexicons): the largest recall on the calibration train split (MedQuAD, PubMed abstracts of
-# clinical journals) whose precision on the blind written sets (hard near-domain negatives: fitness, skincare,
-# cooking, insurance, news) stays >= 0.95. The test split was never used to choose. Re-check with
-# `huatuo-ray density calibrate` after changing lexicons.
+# (tests/curate/data/density_heldout.jsonl, density_validation2.jsonl). en 0.03 with the science check at 0.05:
+# chosen together on the calibration train split (MedQuAD, PubMed abstracts of clinical journals against
+# non-medical science abstracts, history prose, ShareGPT) and the two blind written sets (hard near-domain
+# negatives: fitness, skincare, cooking, insurance, news): over min_density 0.025, 0.030, ... and max_score
+# 0, 0.05, 0.10, ..., the largest train recall whose precision on the train split and on both blind sets is >= 0.95.
+# The test split was never used to choose. Re-check with `huatuo-ray density calibrate` after changing lexicons.
 DEFAULT_LEXICONS: dict[str, list[str]] = {
     "zh": ["builtin:zh_thuocl_medical.tsv"],
     "en": [
@@ -49,15 +51,32 @@ DEFAULT_LEXICONS: dict[str, list[str]] = {
         "builtin:en_mesh.tsv",
     ],
 }
-DEFAULT_MIN_DENSITY: dict[str, float] = {"zh": 0.065, "en": 0.035}
+DEFAULT_MIN_DENSITY: dict[str, float] = {"zh": 0.065, "en": 0.03}
 DEFAULT_MIN_MATCHES = 2
+DEFAULT_SCIENCE_MAX_SCORE = 0.05
+
+
+class ScienceCheck(BaseModel):
+    """The science check of one language (see :mod:`huatuo_ray.curate.density.science`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("builtin:en_science_words.tsv",
+                       description="Word model file (word<TAB>log-likelihood ratio science vs clinical): a path or "
+                       "'builtin:NAME' (packaged: en_science_words.tsv, built by scripts/build_lexicons.py).")
+    max_score: float = Field(
+        DEFAULT_SCIENCE_MAX_SCORE,
+        description="A text the density test keeps is dropped when its science score (the mean over its words of "
+        "ln(P(w | science) / P(w | clinical))) is >= max_score.",
+    )
 
 
 class DensityConfig(BaseModel):
     """Configuration of the dictionary-density filter.
 
-    A document in language L is kept when ``density >= min_density[L]`` and it contains at least
-    ``min_matches`` distinct matched terms. Documents in a language without a lexicon are dropped.
+    A document in language L is kept when ``density >= min_density[L]``, it contains at least ``min_matches``
+    distinct matched terms and, where L has a ``science_check``, its science score is below that check's
+    ``max_score``. Documents in a language without a lexicon are dropped.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,7 +92,7 @@ class DensityConfig(BaseModel):
     min_density: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_MIN_DENSITY),
         description="Keep threshold per language: weighted fraction of characters (zh) or word tokens (en) "
-        "covered by lexicon terms. Defaults (zh 0.065, en 0.035) were calibrated for the packaged lexicons; "
+        "covered by lexicon terms. Defaults (zh 0.065, en 0.03 with the science check) were calibrated for the packaged lexicons; "
         "re-check with `huatuo-ray density calibrate` after changing lexicons.",
     )
     min_matches: int | dict[str, int] = Field(
@@ -92,6 +111,13 @@ class DensityConfig(BaseModel):
     )
     min_weight: float = Field(
         0.0, ge=0.0, le=1.0, description="Terms with weight <= min_weight are ignored (never matched)."
+    )
+    science_check: dict[str, ScienceCheck] = Field(
+        default_factory=lambda: {"en": ScienceCheck()},
+        description="Per language, a second condition on the texts the density test keeps: drop a text whose "
+        "science score (non-medical science vs clinical, a naive-Bayes word model) reaches max_score. Default: "
+        "English only (chemistry, materials, ecology and agriculture text is dense in MeSH chemical and organism "
+        "names). {} turns it off. Every row records density_science (0 where no check applies).",
     )
 
     @field_validator("min_density")
@@ -142,8 +168,15 @@ def lexicon_path(path: str) -> str:
     return str(Path(os.path.expanduser(path)).absolute())
 
 
+def science_entries(cfg: DensityConfig) -> dict[str, tuple[str, ScienceCheck]]:
+    """Each language's science check, with the recipe setting that names its model file."""
+    return {lang: (f"curate.{NAME}.science_check.{lang}.model", c) for lang, c in cfg.science_check.items()}
+
+
 def _lexicon_files(cfg: DensityConfig) -> dict[str, str]:
-    return {setting: lexicon_path(f.path) for entries in lexicon_entries(cfg).values() for setting, f in entries}
+    files = {setting: lexicon_path(f.path) for entries in lexicon_entries(cfg).values() for setting, f in entries}
+    files.update({setting: lexicon_path(c.model) for setting, c in science_entries(cfg).values()})
+    return files
 
 
 def _missing_lexicons(cfg: DensityConfig) -> list[str]:
@@ -159,7 +192,7 @@ SPEC = StageSpec(
     name=NAME,
     config=DensityConfig,
     impl="huatuo_ray.curate.density.stage:DensityFilter",
-    counters=("density_no_lexicon", "density_too_few_terms", "density_below_threshold"),
+    counters=("density_no_lexicon", "density_too_few_terms", "density_below_threshold", "density_science"),
     histograms=(HistogramSpec(name=NAME, field="density", title="dictionary density", x_label="density",
                               y_label="documents", threshold=_threshold_line, x_max=0.6),),
     behaviour_files=_lexicon_files,

@@ -30,6 +30,7 @@ from huatuo_ray.curate.density.config import (
     DensityConfig,
     lexicon_entries,
     lexicon_path,
+    science_entries,
 )
 from huatuo_ray.curate.density.index import LanguageIndex
 from huatuo_ray.curate.density.lexicon import (
@@ -37,6 +38,7 @@ from huatuo_ray.curate.density.lexicon import (
     parse_lexicon,
     read_lexicon_text,
 )
+from huatuo_ray.curate.density.science import ScienceModel, parse_science_model
 from huatuo_ray.curate.density.scores import EMPTY, BatchStats, DensityScore
 from huatuo_ray.models import locate
 
@@ -77,7 +79,9 @@ class DensityScorer:
         char_languages: tuple[str, ...] | list[str] = ("zh", "ja"),
         english_plurals: bool = True,
         min_weight: float = 0.0,
+        science: dict[str, ScienceModel] | None = None,
     ):
+        self.science: dict[str, ScienceModel] = dict(science or {})  # the science check's word model per language
         self.indexes: dict[str, LanguageIndex] = {}
         for lang, terms in lexicons.items():
             mode: Literal["char", "word"] = "char" if lang in char_languages else "word"
@@ -108,11 +112,17 @@ class DensityScorer:
                               f.frequency_ref)
                 for setting, f in entries
             )
+        science = {
+            lang: ScienceModel(parse_science_model(read_lexicon_text(locate(lexicon_path(c.model), setting, LEXICON_HINT)),
+                                                   c.model))
+            for lang, (setting, c) in science_entries(config).items()
+        }
         return cls(
             lexicons,
             char_languages=config.char_languages,
             english_plurals=config.english_plurals,
             min_weight=config.min_weight,
+            science=science,
         )
 
     @property

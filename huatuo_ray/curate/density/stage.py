@@ -9,11 +9,13 @@ from huatuo_ray.curate.density.scores import DensityScore
 
 
 class DensityFilter(FilterStage):
-    """Annotate ``density`` / ``density_terms`` and keep domain-dense documents.
+    """Annotate ``density`` / ``density_terms`` / ``density_science`` and keep domain-dense documents.
 
-    Keeps a document when its density reaches ``min_density`` of its language and it has at least
-    ``min_matches`` distinct matched terms; drop reasons look like ``"density 0.012 < 0.080 (zh)"``,
-    ``"density terms 1 < 2 (en)"`` or ``"no lexicon for language fr"``.
+    Keeps a document when its density reaches ``min_density`` of its language, it has at least
+    ``min_matches`` distinct matched terms and (languages with a science check) its science score stays below
+    ``max_score``; drop reasons look like ``"density 0.012 < 0.080 (zh)"``, ``"density terms 1 < 2 (en)"``,
+    ``"density science 0.214 >= 0.050 (en)"`` or ``"no lexicon for language fr"``. ``density_science`` is the
+    science score wherever the language has a check (every row of it, kept or dropped), else 0.
     """
 
     name = NAME
@@ -42,8 +44,9 @@ class DensityFilter(FilterStage):
     def _has_lexicon(self, language) -> bool:
         return language in self.scorer.indexes and language in self.config.min_density
 
-    def decide(self, language, score: DensityScore | None) -> Verdict:
-        """The verdict on a text of ``language`` with this score (None: the language has no lexicon)."""
+    def decide(self, language, score: DensityScore | None, science: float | None = None) -> Verdict:
+        """The verdict on a text of ``language`` with this score (None: the language has no lexicon) and science
+        score (None: no science check)."""
         if score is None:
             return Verdict(False, f"no lexicon for language {language}", "density_no_lexicon")
         thr = self.config.threshold(language)
@@ -52,13 +55,22 @@ class DensityFilter(FilterStage):
         need = self.config.matches_needed(language)
         if score.n_terms < need:
             return Verdict(False, f"density terms {score.n_terms} < {need} ({language})", "density_too_few_terms")
+        check = self.config.science_check.get(language)
+        if check is not None and science is not None and science >= check.max_score:
+            return Verdict(False, f"density science {science:.3f} >= {check.max_score:.3f} ({language})",
+                           "density_science")
         return KEEP
+
+    def science_score(self, text: str, language) -> float | None:
+        """The science score of ``text`` (None when ``language`` has no science check)."""
+        model = self.scorer.science.get(language) if language in self.config.science_check else None
+        return model.score(text) if model is not None else None
 
     def score_text(self, text: str, language) -> tuple[DensityScore | None, Verdict]:
         """Score one text and decide as the stage would (for ``huatuo-ray density score``)."""
         self.setup()
         score = self.scorer.score(text, language) if self._has_lexicon(language) else None
-        return score, self.decide(language, score)
+        return score, self.decide(language, score, self.science_score(text, language))
 
     def judge(self, docs: list[dict]) -> list[Verdict]:
         """Annotate and decide every document, scoring the whole unit with one ``stats_many``."""
@@ -72,7 +84,9 @@ class DensityFilter(FilterStage):
         verdicts = []
         for doc, lang, k in zip(docs, langs, known):
             score = next(scores) if k else None
+            science = self.science_score(doc.get("text") or "", lang) if k else None
             doc["density"] = score.density if score else 0.0
             doc["density_terms"] = score.n_terms if score else 0
-            verdicts.append(self.decide(lang, score))
+            doc["density_science"] = science if science is not None else 0.0
+            verdicts.append(self.decide(lang, score, science))
         return verdicts
