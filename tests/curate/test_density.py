@@ -197,7 +197,7 @@ def test_config_validation():
         DensityConfig(min_density={"zh": 0.1})
     c = DensityConfig(min_matches={"zh": 3})
     assert c.matches_needed("zh") == 3 and c.matches_needed("en") == 1
-    assert DensityConfig().min_density == {"zh": 0.065, "en": 0.035}
+    assert DensityConfig().min_density == {"zh": 0.065, "en": 0.03}
 
 
 def test_filter_annotates_kept_and_dropped(tmp_path):

@@ -1,0 +1,93 @@
+"""The density stage's science check (a naive-Bayes word model, second condition for English)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from huatuo_ray.curate.density.calibrate import calibrate
+from huatuo_ray.curate.density.config import DensityConfig, ScienceCheck
+from huatuo_ray.curate.density.lexicon import LexiconError, read_lexicon_text
+from huatuo_ray.curate.density.science import ScienceModel, parse_science_model, tokens
+from huatuo_ray.curate.density.stage import DensityFilter
+
+CHEMISTRY = ("The catalysts were synthesized by a hydrothermal route and characterized by X-ray diffraction; "
+             "the nanosheets showed high adsorption of heavy metals from wastewater and soils.")
+CLINICAL = ("Patients with chronic kidney disease were enrolled in a randomized trial; the hazard ratio for "
+            "hospitalization was 0.71 (95% CI 0.55-0.92) over a median follow-up of three years.")
+
+
+def test_score_is_mean_ratio_over_words():
+    m = ScienceModel({"soil": 2.0, "patients": -1.5})
+    assert m.score("Soil samples from patients") == pytest.approx(0.125)
+    assert m.score("") == 0.0 and m.score("!!!") == 0.0
+    assert m.score("soil " * 50) == pytest.approx(2.0)  # length-normalized: does not grow with the text
+    assert m.explain("soil soil patients sand") == [("soil", 2.0, 2)]
+    assert tokens("Ünïcode X-ray") == ["ünïcode", "x", "ray"] and tokens("X-ray 5mg") == ["x", "ray", "5mg"]
+
+
+def test_parse_science_model():
+    assert parse_science_model("# c\nSoil\t1.5\n\npatients\t-0.25\n") == {"soil": 1.5, "patients": -0.25}
+    with pytest.raises(LexiconError, match=r"m\.tsv:2: expected word<TAB>number"):
+        parse_science_model("a\t1\nb 2\n", "m.tsv")
+    with pytest.raises(LexiconError, match=r"m\.tsv:1"):
+        parse_science_model("a\tx\n", "m.tsv")
+
+
+def test_packaged_model_separates_chemistry_from_clinical_text():
+    m = ScienceModel(parse_science_model(read_lexicon_text(DensityConfig().science_check["en"].model)))
+    assert m.score(CHEMISTRY) > 0.5 > 0 > m.score(CLINICAL)
+    assert m.explain(CHEMISTRY, 3)[0][1] > 1.0
+
+
+def _stage(tmp_path, **kw) -> DensityFilter:
+    lex = tmp_path / "en.tsv"
+    lex.write_text("catalysts\t1.0\nheavy metals\t1.0\npatients\t1.0\nkidney disease\t1.0\nhazard ratio\t1.0\n")
+    model = tmp_path / "sci.tsv"
+    model.write_text("catalysts\t3.0\nnanosheets\t3.0\npatients\t-2.0\n")
+    cfg = DensityConfig(lexicons={"en": [str(lex)]}, min_density={"en": 0.01},
+                        science_check={"en": ScienceCheck(model=str(model), max_score=0.05)}, **kw)
+    return DensityFilter(cfg)
+
+
+def test_stage_drops_science_text_and_records_the_score_on_every_row(tmp_path):
+    stage = _stage(tmp_path)
+    docs = [{"id": "chem", "text": CHEMISTRY, "language": "en"}, {"id": "clin", "text": CLINICAL, "language": "en"},
+            {"id": "none", "text": "nothing here", "language": "en"}, {"id": "zh", "text": "发热", "language": "zh"}]
+    verdicts = stage.judge(docs)
+    assert [v.keep for v in verdicts] == [False, True, False, False]
+    assert verdicts[0].counter == "density_science" and verdicts[0].reason.startswith("density science 0.")
+    assert verdicts[0].reason.endswith(">= 0.050 (en)")
+    assert docs[0]["density_science"] > 0.05 > docs[1]["density_science"]
+    assert docs[2]["density_science"] == 0.0 and docs[3]["density_science"] == 0.0  # no lexicon / no check
+    assert all("density" in d and "density_terms" in d for d in docs)
+    score, verdict = stage.score_text(CHEMISTRY, "en")
+    assert score.n_terms == 2 and verdict == verdicts[0]
+
+
+def test_science_check_off_keeps_what_density_keeps(tmp_path):
+    stage = _stage(tmp_path)
+    stage.config.science_check = {}
+    docs = [{"id": "chem", "text": CHEMISTRY, "language": "en"}]
+    assert stage.judge(docs)[0].keep and docs[0]["density_science"] == 0.0
+
+
+def test_calibrate_counts_science_drops_as_negative_predictions(tmp_path):
+    stage = _stage(tmp_path)
+    path = tmp_path / "lab.jsonl"
+    rows = [(CHEMISTRY, "other", "chem"), (CLINICAL, "medical", "clin"), ("nothing", "medical", "clin")]
+    path.write_text("".join(json.dumps({"text": t, "language": "en", "label": lab, "source": s}) + "\n"
+                            for t, lab, s in rows))
+    r = calibrate(path, stage.config, thresholds=[0.01])["languages"]["en"]
+    assert (r["at_threshold"]["tp"], r["at_threshold"]["fp"], r["at_threshold"]["fn"]) == (1, 0, 1)
+    assert r["science_vetoed"] == 1 and r["kept_by_source"] == {"chem": (0, 1), "clin": (1, 2)}
+
+
+def test_missing_science_model_is_named_by_its_setting(tmp_path):
+    from huatuo_ray.curate.density.config import SPEC
+
+    cfg = DensityConfig(science_check={"en": ScienceCheck(model=str(tmp_path / "nope.tsv"))})
+    problems = SPEC.problems(cfg)
+    assert any("curate.density.science_check.en.model" in p for p in problems), problems
+    assert "curate.density.science_check.en.model" in SPEC.behaviour_files(cfg)
