@@ -46,8 +46,11 @@ def _stage(tmp_path, **kw) -> DensityFilter:
     lex.write_text("catalysts\t1.0\nheavy metals\t1.0\npatients\t1.0\nkidney disease\t1.0\nhazard ratio\t1.0\n")
     model = tmp_path / "sci.tsv"
     model.write_text("catalysts\t3.0\nnanosheets\t3.0\npatients\t-2.0\n")
+    clinical = tmp_path / "clin.tsv"
+    clinical.write_text("kidney disease\t1.0\n")
     cfg = DensityConfig(lexicons={"en": [str(lex)]}, min_density={"en": 0.01},
-                        science_check={"en": ScienceCheck(model=str(model), max_score=0.05)}, **kw)
+                        science_check={"en": ScienceCheck(model=str(model), max_score=0.05,
+                                                          clinical_lexicons=[str(clinical)])}, **kw)
     return DensityFilter(cfg)
 
 
@@ -58,12 +61,28 @@ def test_stage_drops_science_text_and_records_the_score_on_every_row(tmp_path):
     verdicts = stage.judge(docs)
     assert [v.keep for v in verdicts] == [False, True, False, False]
     assert verdicts[0].counter == "density_science" and verdicts[0].reason.startswith("density science 0.")
-    assert verdicts[0].reason.endswith(">= 0.050 (en)")
+    assert ">= 0.050, clinical density 0.000 < 0.060 (en)" in verdicts[0].reason
     assert docs[0]["density_science"] > 0.05 > docs[1]["density_science"]
     assert docs[2]["density_science"] == 0.0 and docs[3]["density_science"] == 0.0  # no lexicon / no check
     assert all("density" in d and "density_terms" in d for d in docs)
     score, verdict = stage.score_text(CHEMISTRY, "en")
     assert score.n_terms == 2 and verdict == verdicts[0]
+
+
+def test_clinical_density_vouches_for_a_science_like_text(tmp_path):
+    """A drug label's ingredients or a pharmacology textbook reads like chemistry to the word model: enough
+    clinical vocabulary (the check's clinical lexicons) keeps it."""
+    stage = _stage(tmp_path)
+    clinical = tmp_path / "clin2.tsv"
+    clinical.write_text("kidney disease\t1.0\nhazard ratio\t1.0\n")
+    text = CHEMISTRY + " Patients with kidney disease: hazard ratio 0.7."
+    stage.config.science_check["en"].clinical_lexicons = [str(clinical)]
+    stage.scorer = None  # rebuilt from the config
+    score, verdict = stage.score_text(text, "en")
+    assert stage.science_score(text, "en") > 0.05 and verdict.keep
+    assert stage.clinical_density(text, "en") == pytest.approx(4 / len(tokens(text)))
+    stage.config.science_check["en"].min_clinical_density = 0.5
+    assert not stage.score_text(text, "en")[1].keep
 
 
 def test_science_check_off_keeps_what_density_keeps(tmp_path):
@@ -90,4 +109,8 @@ def test_missing_science_model_is_named_by_its_setting(tmp_path):
     cfg = DensityConfig(science_check={"en": ScienceCheck(model=str(tmp_path / "nope.tsv"))})
     problems = SPEC.problems(cfg)
     assert any("curate.density.science_check.en.model" in p for p in problems), problems
-    assert "curate.density.science_check.en.model" in SPEC.behaviour_files(cfg)
+    files = SPEC.behaviour_files(cfg)
+    assert "curate.density.science_check.en.model" in files
+    assert files["curate.density.science_check.en.clinical_lexicons.0"].endswith("en_wikidata_disease.tsv")
+    cfg = DensityConfig(science_check={"en": ScienceCheck(clinical_lexicons=[str(tmp_path / "none.tsv")])})
+    assert any("curate.density.science_check.en.clinical_lexicons.0" in p for p in SPEC.problems(cfg))

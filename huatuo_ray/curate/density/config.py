@@ -54,6 +54,8 @@ DEFAULT_LEXICONS: dict[str, list[str]] = {
 DEFAULT_MIN_DENSITY: dict[str, float] = {"zh": 0.065, "en": 0.03}
 DEFAULT_MIN_MATCHES = 2
 DEFAULT_SCIENCE_MAX_SCORE = 0.05
+DEFAULT_CLINICAL_LEXICONS = ["builtin:en_wikidata_disease.tsv", "builtin:en_clinical_general.tsv"]
+DEFAULT_MIN_CLINICAL_DENSITY = 0.06
 
 
 class ScienceCheck(BaseModel):
@@ -67,7 +69,18 @@ class ScienceCheck(BaseModel):
     max_score: float = Field(
         DEFAULT_SCIENCE_MAX_SCORE,
         description="A text the density test keeps is dropped when its science score (the mean over its words of "
-        "ln(P(w | science) / P(w | clinical))) is >= max_score.",
+        "ln(P(w | science) / P(w | clinical))) is >= max_score, unless its clinical density reaches "
+        "min_clinical_density.",
+    )
+    clinical_lexicons: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CLINICAL_LEXICONS),
+        description="The clinical part of the vocabulary (paths or 'builtin:NAME'): diseases and general clinical "
+        "words, not chemical, organism or laboratory names. Its density vouches for a text the word model finds "
+        "science-like (a drug label's ingredients, a pharmacology textbook).",
+    )
+    min_clinical_density: float = Field(
+        DEFAULT_MIN_CLINICAL_DENSITY, ge=0.0, le=1.0,
+        description="A text whose density over clinical_lexicons reaches this is never dropped by the check.",
     )
 
 
@@ -175,7 +188,10 @@ def science_entries(cfg: DensityConfig) -> dict[str, tuple[str, ScienceCheck]]:
 
 def _lexicon_files(cfg: DensityConfig) -> dict[str, str]:
     files = {setting: lexicon_path(f.path) for entries in lexicon_entries(cfg).values() for setting, f in entries}
-    files.update({setting: lexicon_path(c.model) for setting, c in science_entries(cfg).values()})
+    for setting, c in science_entries(cfg).values():
+        files[setting] = lexicon_path(c.model)
+        base = setting.rsplit(".", 1)[0]
+        files.update({f"{base}.clinical_lexicons.{i}": lexicon_path(p) for i, p in enumerate(c.clinical_lexicons)})
     return files
 
 

@@ -80,8 +80,14 @@ class DensityScorer:
         english_plurals: bool = True,
         min_weight: float = 0.0,
         science: dict[str, ScienceModel] | None = None,
+        clinical: dict[str, dict[str, float]] | None = None,
     ):
         self.science: dict[str, ScienceModel] = dict(science or {})  # the science check's word model per language
+        # the science check's clinical vocabulary per language, scored like the lexicons (plurals and all)
+        self.clinical: dict[str, DensityScorer] = {
+            lang: DensityScorer({lang: terms}, char_languages, english_plurals, min_weight)
+            for lang, terms in (clinical or {}).items()
+        }
         self.indexes: dict[str, LanguageIndex] = {}
         for lang, terms in lexicons.items():
             mode: Literal["char", "word"] = "char" if lang in char_languages else "word"
@@ -112,17 +118,22 @@ class DensityScorer:
                               f.frequency_ref)
                 for setting, f in entries
             )
-        science = {
-            lang: ScienceModel(parse_science_model(read_lexicon_text(locate(lexicon_path(c.model), setting, LEXICON_HINT)),
-                                                   c.model))
-            for lang, (setting, c) in science_entries(config).items()
-        }
+        science, clinical = {}, {}
+        for lang, (setting, c) in science_entries(config).items():
+            text = read_lexicon_text(locate(lexicon_path(c.model), setting, LEXICON_HINT))
+            science[lang] = ScienceModel(parse_science_model(text, c.model))
+            base = setting.rsplit(".", 1)[0]
+            clinical[lang] = merge_lexicons(
+                parse_lexicon(read_lexicon_text(locate(lexicon_path(p), f"{base}.clinical_lexicons.{i}", LEXICON_HINT)), p)
+                for i, p in enumerate(c.clinical_lexicons)
+            )
         return cls(
             lexicons,
             char_languages=config.char_languages,
             english_plurals=config.english_plurals,
             min_weight=config.min_weight,
             science=science,
+            clinical=clinical,
         )
 
     @property

@@ -13,8 +13,9 @@ class DensityFilter(FilterStage):
 
     Keeps a document when its density reaches ``min_density`` of its language, it has at least
     ``min_matches`` distinct matched terms and (languages with a science check) its science score stays below
-    ``max_score``; drop reasons look like ``"density 0.012 < 0.080 (zh)"``, ``"density terms 1 < 2 (en)"``,
-    ``"density science 0.214 >= 0.050 (en)"`` or ``"no lexicon for language fr"``. ``density_science`` is the
+    ``max_score`` or its density over the check's clinical lexicons reaches ``min_clinical_density``; drop
+    reasons look like ``"density 0.012 < 0.080 (zh)"``, ``"density terms 1 < 2 (en)"``,
+    ``"density science 0.214 >= 0.050, clinical density 0.012 < 0.060 (en)"`` or ``"no lexicon for language fr"``. ``density_science`` is the
     science score wherever the language has a check (every row of it, kept or dropped), else 0.
     """
 
@@ -44,9 +45,11 @@ class DensityFilter(FilterStage):
     def _has_lexicon(self, language) -> bool:
         return language in self.scorer.indexes and language in self.config.min_density
 
-    def decide(self, language, score: DensityScore | None, science: float | None = None) -> Verdict:
+    def decide(self, language, score: DensityScore | None, science: float | None = None,
+               text: str | None = None) -> Verdict:
         """The verdict on a text of ``language`` with this score (None: the language has no lexicon) and science
-        score (None: no science check)."""
+        score (None: no science check). ``text`` is scored against the clinical lexicons when the science check
+        would drop it (without it, its clinical density counts as 0)."""
         if score is None:
             return Verdict(False, f"no lexicon for language {language}", "density_no_lexicon")
         thr = self.config.threshold(language)
@@ -57,9 +60,16 @@ class DensityFilter(FilterStage):
             return Verdict(False, f"density terms {score.n_terms} < {need} ({language})", "density_too_few_terms")
         check = self.config.science_check.get(language)
         if check is not None and science is not None and science >= check.max_score:
-            return Verdict(False, f"density science {science:.3f} >= {check.max_score:.3f} ({language})",
-                           "density_science")
+            clinical = self.clinical_density(text, language) if text is not None else 0.0
+            if clinical < check.min_clinical_density:
+                return Verdict(False, f"density science {science:.3f} >= {check.max_score:.3f}, clinical density "
+                               f"{clinical:.3f} < {check.min_clinical_density:.3f} ({language})", "density_science")
         return KEEP
+
+    def clinical_density(self, text: str, language) -> float:
+        """Density of ``text`` over the science check's clinical lexicons (0 without them)."""
+        sub = self.scorer.clinical.get(language)
+        return sub.score(text, language).density if sub is not None else 0.0
 
     def science_score(self, text: str, language) -> float | None:
         """The science score of ``text`` (None when ``language`` has no science check)."""
@@ -70,7 +80,7 @@ class DensityFilter(FilterStage):
         """Score one text and decide as the stage would (for ``huatuo-ray density score``)."""
         self.setup()
         score = self.scorer.score(text, language) if self._has_lexicon(language) else None
-        return score, self.decide(language, score, self.science_score(text, language))
+        return score, self.decide(language, score, self.science_score(text, language), text)
 
     def judge(self, docs: list[dict]) -> list[Verdict]:
         """Annotate and decide every document, scoring the whole unit with one ``stats_many``."""
@@ -88,5 +98,5 @@ class DensityFilter(FilterStage):
             doc["density"] = score.density if score else 0.0
             doc["density_terms"] = score.n_terms if score else 0
             doc["density_science"] = science if science is not None else 0.0
-            verdicts.append(self.decide(lang, score, science))
+            verdicts.append(self.decide(lang, score, science, doc.get("text") or ""))
         return verdicts
