@@ -114,3 +114,25 @@ def test_missing_science_model_is_named_by_its_setting(tmp_path):
     assert files["curate.density.science_check.en.clinical_lexicons.0"].endswith("en_wikidata_disease.tsv")
     cfg = DensityConfig(science_check={"en": ScienceCheck(clinical_lexicons=[str(tmp_path / "none.tsv")])})
     assert any("curate.density.science_check.en.clinical_lexicons.0" in p for p in SPEC.problems(cfg))
+
+
+def test_default_filter_keeps_science_like_medical_genres_and_drops_chemistry():
+    """Written for this test (not from any corpus): the packaged defaults on a drug label's description, a
+    pharmacology and a biochemistry textbook paragraph (science-like words, clinical vocabulary) and a
+    materials-chemistry abstract."""
+    keep = [
+        "Metformin hydrochloride tablets are oral antihyperglycemic drugs used in the management of type 2 "
+        "diabetes. Metformin hydrochloride is a white crystalline compound with a molecular weight of 165.63. It is "
+        "freely soluble in water. Inactive ingredients: povidone, magnesium stearate and polyethylene glycol.",
+        "Beta-lactam antibiotics inhibit bacterial cell wall synthesis by binding to penicillin-binding proteins. "
+        "Resistance arises through beta-lactamase enzymes that hydrolyse the beta-lactam ring, through altered "
+        "penicillin-binding proteins as in methicillin-resistant Staphylococcus aureus, and through reduced "
+        "permeability of the outer membrane in Gram-negative organisms.",
+        "Glycolysis converts one molecule of glucose into two molecules of pyruvate. In the liver, insulin promotes "
+        "glycolysis and glycogen synthesis, whereas glucagon stimulates gluconeogenesis. Deficiency of pyruvate "
+        "kinase in erythrocytes causes chronic hemolytic anemia because red cells depend on glycolysis for energy.",
+    ]
+    stage = DensityFilter()
+    for text in keep:
+        assert stage.science_score(text, "en") > 0.05 and stage.score_text(text, "en")[1].keep, text[:40]
+    assert stage.score_text(CHEMISTRY, "en")[1].counter == "density_science"

@@ -68,11 +68,13 @@ class DensityFilter(FilterStage):
 
     def clinical_density(self, text: str, language) -> float:
         """Density of ``text`` over the science check's clinical lexicons (0 without them)."""
+        self.setup()
         sub = self.scorer.clinical.get(language)
         return sub.score(text, language).density if sub is not None else 0.0
 
     def science_score(self, text: str, language) -> float | None:
         """The science score of ``text`` (None when ``language`` has no science check)."""
+        self.setup()
         model = self.scorer.science.get(language) if language in self.config.science_check else None
         return model.score(text) if model is not None else None
 
