@@ -57,3 +57,12 @@ def test_density_calibrate_prints_table():
     genres = Path(__file__).parent / "curate" / "data" / "density_genres.jsonl"
     res = runner.invoke(app, ["density", "calibrate", str(genres)])
     assert res.exit_code == 0 and "precision" in res.output and "[zh]" in res.output and "[en]" in res.output
+
+
+def test_density_score_explains_a_science_drop():
+    text = ("The catalytic oxidation of phenol over copper zeolite was studied at 300 K; the enzyme activity and liver "
+            "toxicity of the product were measured in vivo in rats.")
+    res = runner.invoke(app, ["density", "score", text, "--language", "en"])
+    assert res.exit_code == 0, res.output
+    assert "drop (density science" in res.output and "clinical density" in res.output
+    assert "science score" in res.output and "zeolite\tratio +" in res.output

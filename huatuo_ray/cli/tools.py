@@ -136,9 +136,16 @@ def density_score(
     if s is None:
         fail(verdict.reason)
     typer.echo(f"density {s.density:.4f} (threshold {dcfg.threshold(language):.3f}), {s.n_terms} distinct terms: "
-               f"{'keep' if verdict.keep else 'drop'}")
+               + ("keep" if verdict.keep else f"drop ({verdict.reason})"))
     for term, weight, count in stage.scorer.explain(text, language):
         typer.echo(f"  {term}\tweight {weight:.2f}\tx{count}")
+    science = stage.science_score(text, language)
+    if science is not None:  # the language has a science check: its score and the words that raise it most
+        check = dcfg.science_check[language]
+        typer.echo(f"science score {science:.3f} (drops at >= {check.max_score:.3f} unless clinical density "
+                   f">= {check.min_clinical_density:.3f})")
+        for word, ratio, count in stage.scorer.science[language].explain(text):
+            typer.echo(f"  {word}\tratio {ratio:+.2f}\tx{count}")
 
 
 @quality_app.command("label")
