@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.errors import RecipeError
 from huatuo_ray.eval.config import EvalConfig
+from huatuo_ray.io.storage import ObjectPath, check_uri, resolved
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
@@ -36,6 +37,13 @@ InputFormat = Literal["auto", "jsonl", "parquet", "text", "text_blocks", "conver
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _checked_uri(v: str) -> str:
+    try:
+        return check_uri(v)
+    except RecipeError as e:
+        raise ValueError(str(e)) from None
 
 
 class SourceConfig(_Strict):
@@ -56,6 +64,11 @@ class SourceConfig(_Strict):
     def _name_is_simple(cls, v: str) -> str:
         return check_source_name(v)
 
+    @field_validator("path")
+    @classmethod
+    def _uri_without_credentials(cls, v: str) -> str:
+        return _checked_uri(v)
+
 
 class RayConfig(_Strict):
     """Where to run: the cluster named by RAY_ADDRESS / ``address``, else a local Ray started on demand."""
@@ -72,10 +85,16 @@ class RayConfig(_Strict):
 class RunConfig(_Strict):
     """The run directory: every step writes ``<dir>/<step>`` unless a command is given another output."""
 
-    dir: str | None = Field(None, description="Run directory (default: runs/<name>, relative to the current directory).")
+    dir: str | None = Field(None, description="Run directory (default: runs/<name>, relative to the current "
+                            "directory); a local path or an object-store URI (s3://bucket/prefix, gs://...).")
 
-    def path(self, name: str) -> Path:
-        return Path(self.dir or f"runs/{name}").expanduser().resolve()
+    @field_validator("dir")
+    @classmethod
+    def _uri_without_credentials(cls, v: str | None) -> str | None:
+        return None if v is None else _checked_uri(v)
+
+    def path(self, name: str) -> "Path | ObjectPath":
+        return resolved(self.dir or f"runs/{name}")
 
 
 class Recipe(_Strict):

@@ -18,6 +18,7 @@ from huatuo_ray.cli.common import (
     load,
     setup_logging,
 )
+from huatuo_ray.io.storage import is_remote
 from huatuo_ray.recipe import Recipe
 from huatuo_ray.run.registry import STEP_NAMES
 from huatuo_ray.run.runner import Runner, RunOptions, select_steps
@@ -52,7 +53,10 @@ def run_recipe(recipe: Recipe, options: RunOptions, start: str | None = None, st
     typer.echo(summary.pop("table"))
     if in_run_dir:
         typer.echo(f"run summary: {runner.root / 'run.json'}")
-        if report:
+        if report and is_remote(runner.root):
+            typer.echo("run report: not written (the report reads a local run directory: copy the run down, e.g. "
+                       "`aws s3 sync`, and run `huatuo-ray report` on it)")
+        elif report:
             from huatuo_ray.report import write_report
 
             typer.echo(f"run report: {write_report(runner.root)}")

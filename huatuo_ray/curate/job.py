@@ -45,6 +45,13 @@ class CurateStep(Step):
     def problems(self, recipe: Recipe) -> list[str]:
         return missing_sources(corpus_sources(recipe)) + registry.problems(recipe.curate)
 
+    def remote_unsupported(self, recipe: Recipe) -> str | None:
+        globals_ = [s for s in recipe.curate.stages if registry.spec(s).kind == "global"]
+        if globals_:
+            return (f"its global stage {globals_[0]} keeps its work files on local disk only (curate.stages: drop "
+                    f"{globals_[0]} to curate into an object store)")
+        return None
+
     def resources(self, recipe: Recipe) -> list[Ask]:
         asks = []
         for name, rt in recipe.curate.resources.items():

@@ -3,6 +3,11 @@
 Every writer of the project goes through here: write under a temporary name in the same folder, then
 ``os.replace`` it onto the final name (atomic on POSIX file systems). A crash leaves at most a ``.tmp-*``
 file, which :func:`remove_temporaries` clears and no reader ever opens.
+
+When the final name is in an object store (an :class:`~huatuo_ray.io.storage.ObjectPath`) there is no rename:
+the temporary is a local file, uploaded as the object in one upload when the block succeeds (an object appears
+whole or not at all, :func:`~huatuo_ray.io.storage.upload`). A temporary directory is uploaded file by file, so
+only a caller that writes its own completion marker afterwards may use one there.
 """
 
 from __future__ import annotations
@@ -14,17 +19,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from huatuo_ray.io.storage import ObjectPath, location, upload
+
 TMP_PREFIX = ".tmp-"
 
 
 @contextmanager
-def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(final: "str | Path | ObjectPath", suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it onto ``final`` when the block succeeds.
 
     ``suffix`` ends the temporary name (``np.save`` insists on ``.npy``). On an exception the temporary is
     removed and ``final`` is untouched. The temporary may be a file or a directory.
     """
-    final = Path(final)
+    final = location(final)
+    if isinstance(final, ObjectPath):
+        with _uploaded(final, suffix) as tmp:
+            yield tmp
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex}{suffix}")
     try:
@@ -42,6 +53,25 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def _uploaded(final: ObjectPath, suffix: str) -> Iterator[Path]:
+    """A local temporary, uploaded onto ``final`` (a file as one object, a directory object by object)."""
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}upload-"))
+    tmp = work / f"{final.name}{suffix}"
+    try:
+        yield tmp
+        if tmp.is_dir():
+            for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
+                upload(f, final / str(f.relative_to(tmp)))
+        else:
+            upload(tmp, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -70,9 +100,12 @@ def save_npy_atomic(array, path: str | Path) -> None:
         np.save(tmp, array)
 
 
-def remove_temporaries(folder: str | Path) -> int:
-    """Delete leftover temporaries of interrupted writes directly inside ``folder``; returns how many."""
-    folder = Path(folder)
+def remove_temporaries(folder: "str | Path | ObjectPath") -> int:
+    """Delete leftover temporaries of interrupted writes directly inside ``folder``; returns how many (none in an
+    object store: temporaries are local there)."""
+    folder = location(folder)
+    if isinstance(folder, ObjectPath):
+        return 0
     n = 0
     if folder.is_dir():
         for p in folder.glob(f"{TMP_PREFIX}*"):
