@@ -28,9 +28,12 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from huatuo_ray.errors import RecipeError
+from huatuo_ray.redact import mask_text
 
 REMOTE_SCHEMES = ("s3", "gs", "gcs")
 _FILESYSTEMS: dict[tuple[str, str], object] = {}  # (scheme, bucket) -> pyarrow FileSystem, one per process
+_USERINFO = re.compile(r"^[A-Za-z0-9+.-]+://[^\s]*@")  # user:secret@ (a secret may hold '/')
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _COLLAPSED = re.compile(r"^(?:s3|gs|gcs|file):/(?!/)")
 UPLOAD_CHUNK = 8 << 20
 READ_BUFFER = 1 << 20  # an object is read in ranged requests of this size
@@ -52,11 +55,11 @@ def check_uri(value: str, what: str = "path") -> str:
     parts = urlsplit(value)
     if parts.scheme not in (*REMOTE_SCHEMES, "file"):
         raise RecipeError(f"{what}: URI scheme {parts.scheme!r} is not supported (use s3://, gs:// or file://)")
-    if parts.username or parts.password or parts.query:
+    if parts.username or parts.password or parts.query or _USERINFO.match(value):
         raise RecipeError(f"{what}: a URI must not carry credentials or options ({parts.scheme}://<hidden>@...): "
                           "credentials come from the environment (AWS_ACCESS_KEY_ID ..., an instance role)")
-    if parts.scheme != "file" and not parts.netloc:
-        raise RecipeError(f"{what}: {value!r} names no bucket")
+    if parts.scheme != "file" and not _BUCKET.fullmatch(parts.netloc):
+        raise RecipeError(f"{what}: {mask_text(value)!r} names no bucket (s3://BUCKET/key...)")
     return value
 
 

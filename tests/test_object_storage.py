@@ -1,0 +1,148 @@
+"""A run directory and sources in a bucket of a real S3 server (moto on 127.0.0.1): curate reads its sources from
+the bucket and writes its units, markers, ledger and stats there, equal to the same run on disk; a rerun resumes;
+kill -9 mid-run and a rerun give the output of an uninterrupted run; steps that cannot use a bucket are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from huatuo_ray.errors import InputError
+from huatuo_ray.io.output import KINDS
+from huatuo_ray.io.storage import arrow_source, location
+from huatuo_ray.recipe import load_recipe
+from huatuo_ray.run.runner import Runner
+
+CLI = [sys.executable, "-m", "huatuo_ray.cli"]
+MED = "高血压患者应长期服用降压药物，定期监测血压，并注意低盐饮食。糖尿病可引起视网膜病变和肾功能衰竭。"
+OTHER = "那天傍晚，他骑着马穿过山谷，远处的村庄升起了炊烟，孩子们在河边嬉戏。"
+
+pytestmark = pytest.mark.slow
+
+
+def make_corpus(root: Path, files: int, records: int) -> Path:
+    root.mkdir(parents=True)
+    rng = random.Random(0)
+    for f in range(files):
+        with open(root / f"part{f}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(records):
+                text = (MED if rng.random() < 0.5 else OTHER) * rng.randint(1, 20)
+                fh.write(json.dumps({"id": f"{f}-{i}", "text": text}, ensure_ascii=False) + "\n")
+    (root / "sub").mkdir()
+    (root / "sub" / "broken.jsonl").write_bytes(b'{"id": "x", "text": "unterminated\n{"id": "y"}\n')
+    return root
+
+
+def upload_tree(local: Path, uri: str) -> str:
+    for f in sorted(p for p in local.rglob("*") if p.is_file()):
+        (location(uri) / str(f.relative_to(local))).write_bytes(f.read_bytes())
+    return uri
+
+
+def write_recipe(path: Path, run_dir: str, source: str) -> Path:
+    path.write_text(yaml.safe_dump({
+        "name": "objstore", "run": {"dir": run_dir},
+        "sources": [{"name": "web", "path": source, "type": "web", "language": "zh"}],
+        "curate": {"stages": ["density", "segment"], "unit_bytes": 60000}, "ray": {"num_cpus": 2}}))
+    return path
+
+
+def command(recipe: Path) -> list[str]:
+    return [*CLI, "run", "--config", str(recipe), "--only", "curate"]
+
+
+def run_to_end(cmd: list[str], env: dict[str, str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def rows(step: str, kind: str) -> pd.DataFrame:
+    """Every row of one output kind of a curate output (local or in a bucket), in id order."""
+    folder = location(step) / kind
+    files = sorted(str(p) for p in (folder.glob("*.parquet") if folder.exists() else []))
+    frames = [pd.read_parquet(arrow_source(f)) for f in files]
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True).sort_values("id").reset_index(drop=True)
+
+
+def assert_same_output(a: str, b: str) -> None:
+    for kind in KINDS:
+        pd.testing.assert_frame_equal(rows(a, kind), rows(b, kind))
+    names = lambda d: sorted(p.name for p in (location(d) / "_markers").iterdir())  # noqa: E731
+    assert names(a) == names(b)
+    stats = [json.loads((location(d) / "stats.json").read_text()) for d in (a, b)]
+    assert stats[0]["ledger"] == stats[1]["ledger"] and stats[0]["complete"] is stats[1]["complete"] is True
+
+
+def markers_in(step: str) -> int:
+    folder = location(step) / "_markers"
+    return sum(1 for _ in folder.iterdir()) if folder.exists() else 0
+
+
+def test_curate_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, s3_server, tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", files=2, records=300)
+    source = upload_tree(corpus, f"{s3}/corpus")
+    local = run_to_end(command(write_recipe(tmp_path / "local.yaml", str(tmp_path / "run"), str(corpus))), {})
+    remote_recipe = write_recipe(tmp_path / "s3.yaml", f"{s3}/run", source)
+    out = run_to_end(command(remote_recipe), s3_server.env())
+    assert "run report: not written" in out and "run report" in local
+    assert_same_output(str(tmp_path / "run" / "curate"), f"{s3}/run/curate")
+    assert json.loads((location(s3) / "run" / "run.json").read_text())["run_dir"] == f"{s3}/run"
+    assert not (location(s3) / "run" / "curate" / "_lock").exists()  # the lease goes with the run
+    again = run_to_end(command(remote_recipe), s3_server.env())  # a rerun: nothing to do
+    assert "done before" in again
+
+
+def test_steps_that_cannot_use_a_bucket_are_refused_before_anything_runs(s3, tmp_path):
+    recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]"])
+    runner = Runner(recipe, echo=lambda msg: None)
+    problems = runner.remote_problems(["curate", "unify"])
+    assert any("step curate" in p and "dedup" in p for p in problems)  # the default stages end with dedup
+    assert any("step unify" in p for p in problems)
+    with pytest.raises(InputError, match="step curate cannot use an object store"):
+        runner.run(["curate"])
+    assert not location(s3).exists() or not list(location(s3).iterdir())  # nothing was written
+
+
+def test_recipe_refuses_credentials_in_a_uri():
+    from huatuo_ray.errors import RecipeError
+
+    with pytest.raises(RecipeError) as e:
+        load_recipe(None, ["run.dir=s3://AKIAABCDEFGHIJKLMNOP:wJalr/XUtnFEMI@bucket/run"])
+    assert "credentials" in str(e.value) and "wJalr" not in str(e.value) and "AKIA" not in str(e.value)
+
+
+@pytest.mark.heavy
+def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_output(s3, s3_server, tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", files=3, records=2000)
+    source = upload_tree(corpus, f"{s3}/corpus")
+    run_to_end(command(write_recipe(tmp_path / "ref.yaml", f"{s3}/ref", source)), s3_server.env())
+    recipe = write_recipe(tmp_path / "s3.yaml", f"{s3}/run", source)
+    step = f"{s3}/run/curate"
+    proc = subprocess.Popen(command(recipe), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, **s3_server.env()})
+    deadline = time.time() + 300
+    while markers_in(step) < 15:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert time.time() < deadline, "no progress"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    proc.wait()
+    done = markers_in(step)
+    assert not (location(step) / "stats.json").exists() and done < markers_in(f"{s3}/ref/curate")
+    run_to_end(command(recipe), s3_server.env())
+    stats = json.loads((location(step) / "stats.json").read_text())
+    assert stats["units"]["done_before_this_run"] >= 15
+    assert_same_output(f"{s3}/ref/curate", step)
