@@ -161,6 +161,9 @@ class ObjectPath:
     def with_name(self, name: str) -> "ObjectPath":
         return self.parent / name
 
+    def with_suffix(self, suffix: str) -> "ObjectPath":
+        return self.with_name(self.stem + suffix if self.suffix else self.name + suffix)
+
     def relative_to(self, other: "ObjectPath") -> Path:
         if not (self.uri + "/").startswith(other.uri + "/"):
             raise ValueError(f"{self} is not under {other}")
@@ -372,6 +375,23 @@ def arrow_source(path: "str | Path | ObjectPath"):
     """What ``pyarrow.parquet`` reads: a local path as a string, an object as an open reader."""
     loc = location(path)
     return str(loc) if isinstance(loc, Path) else loc.open()
+
+
+def read_parquet(path: "str | Path | ObjectPath", columns: list[str] | None = None):
+    """A Parquet file (local or an object) as a pyarrow Table."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(arrow_source(path), columns=columns)
+
+
+def load_npy(path: "str | Path | ObjectPath", mmap: bool = False):
+    """A ``.npy`` array; memory-mapped when local and ``mmap`` (an object is read whole: stores cannot be mapped)."""
+    import numpy as np
+
+    loc = location(path)
+    if isinstance(loc, Path):
+        return np.load(loc, mmap_mode="r" if mmap else None)
+    return np.load(io.BytesIO(loc.read_bytes()))
 
 
 def size_of(path: "str | Path | ObjectPath") -> int:
