@@ -24,6 +24,7 @@ from huatuo_ray.recipe import load_recipe
 from huatuo_ray.run.runner import Runner
 
 CLI = [sys.executable, "-m", "huatuo_ray.cli"]
+REPO = Path(__file__).resolve().parents[1]
 MED = "高血压患者应长期服用降压药物，定期监测血压，并注意低盐饮食。糖尿病可引起视网膜病变和肾功能衰竭。"
 OTHER = "那天傍晚，他骑着马穿过山谷，远处的村庄升起了炊烟，孩子们在河边嬉戏。"
 
@@ -160,3 +161,60 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_output(s3, s3_server,
     stats = json.loads((location(step) / "stats.json").read_text())
     assert stats["units"]["done_before_this_run"] >= 15
     assert_same_output(f"{s3}/ref/curate", step)
+
+
+def _scripted_reply(messages: list[dict]) -> str:
+    """A deterministic model: a question naming the reference's first words; as the answer, the reference."""
+    prompt = messages[-1]["content"]
+    reference = prompt.split("<reference>\n", 1)[1].split("\n</reference>", 1)[0]
+    if "Question:" in prompt:
+        return reference
+    return f"What is {' '.join(reference.split()[:4]).rstrip('.,;:?')}?"
+
+
+def write_unify_recipe(path: Path, run_dir: str, source: str, base_url: str) -> Path:
+    recipe = yaml.safe_load((REPO / "configs" / "local.yaml").read_text(encoding="utf-8"))
+    recipe.update(name="objstore-unify", run={"dir": run_dir}, ray={"num_cpus": 2},
+                  sources=[{"name": "medquad", "path": source, "type": "encyclopedia", "language": "en"}],
+                  curate={"stages": ["segment"]},
+                  llm={"backend": "endpoint", "endpoint": {"base_url": base_url, "model": "scripted",
+                                                           "concurrency": 4, "timeout_s": 20}})
+    recipe["unify"].update(max_segments=12, actors=2)
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True))
+    return path
+
+
+@pytest.mark.heavy
+def test_curate_and_unify_in_a_bucket_equal_the_run_on_disk_and_overwrite_keeps_the_request_cache(s3, s3_server,
+                                                                                                   tmp_path):
+    from tests.eval.fake_endpoint import ScriptedEndpoint
+
+    server = ScriptedEndpoint(_scripted_reply)
+    try:
+        corpus = REPO / "examples" / "demo_corpus" / "encyclopedia"
+        source = upload_tree(corpus, f"{s3}/corpus")  # medquad.jsonl.gz: a compressed source read from the bucket
+        cmd = lambda recipe: [*CLI, "run", "--config", str(recipe), "--only", "curate,unify"]  # noqa: E731
+        run_to_end(cmd(write_unify_recipe(tmp_path / "local.yaml", str(tmp_path / "run"), str(corpus),
+                                          server.base_url)), {})
+        sent = len(server.requests)
+        remote = write_unify_recipe(tmp_path / "s3.yaml", f"{s3}/run", source, server.base_url)
+        run_to_end(cmd(remote), s3_server.env())
+        assert len(server.requests) == 2 * sent > 0  # the bucket's run asked the same requests again
+        local, bucket = tmp_path / "run" / "unify", location(s3) / "run" / "unify"
+        for kind in KINDS:
+            pd.testing.assert_frame_equal(rows(str(local), kind), rows(str(bucket), kind))
+        assert (local / "release" / "huatuogpt2.jsonl").read_bytes() == \
+            (bucket / "release" / "huatuogpt2.jsonl").read_bytes()
+        release = lambda d: pd.read_parquet(arrow_source(d / "release" / "huatuogpt2.parquet"))  # noqa: E731
+        pd.testing.assert_frame_equal(release(local), release(bucket))
+        stats = json.loads((bucket / "stats.json").read_text())
+        assert stats["pairs"] > 0 and stats["release"]["rows"] == stats["pairs"]
+        cached = len(list((bucket / "_llm_cache").glob("*/*.json")))
+        assert cached == len(list((local / "_llm_cache").glob("*/*.json"))) > 0
+        # --overwrite discards the output in the bucket but its request cache: redone without one request
+        run_to_end([*CLI, "unify", "--config", str(remote), "--overwrite"], s3_server.env())
+        assert len(server.requests) == 2 * sent
+        pd.testing.assert_frame_equal(rows(str(local), "kept"), rows(str(bucket), "kept"))
+        assert json.loads((bucket / "stats.json").read_text())["ledger"] == stats["ledger"]
+    finally:
+        server.close()

@@ -250,7 +250,8 @@ class ObjectPath:
         """Nothing to do: a prefix exists once an object lies under it."""
 
     def write_bytes(self, data: bytes) -> None:
-        with self.fs.open_output_stream(self.key) as out:
+        # compression=None: by default pyarrow compresses a stream named *.gz / *.zst ..., which would gzip a gzip file
+        with self.fs.open_output_stream(self.key, compression=None) as out:
             out.write(data)
 
     def write_text(self, text: str, encoding: str = "utf-8") -> None:
@@ -353,7 +354,7 @@ def upload(local: str | Path, dest: ObjectPath) -> None:
         if size <= UPLOAD_CHUNK:  # one buffered write, one PUT when the stream closes
             dest.write_bytes(src.read())
             return
-        with dest.fs.open_output_stream(dest.key) as out:
+        with dest.fs.open_output_stream(dest.key, compression=None) as out:
             shutil.copyfileobj(src, out, UPLOAD_CHUNK)
 
 

@@ -110,6 +110,13 @@ class UnifyStep(Step):
                     f"{endpoint_status(llm.endpoint.base_url)}"]
         return []
 
+    def remote_unsupported(self, recipe: Recipe) -> str | None:
+        if recipe.llm.backend != "endpoint":
+            return (f"llm.backend = {recipe.llm.backend} keeps its server log and record (local) or its request "
+                    "rounds (vllm_engine) in the step's folder, on local disk only; llm.backend = endpoint works "
+                    "with an object store")
+        return None
+
     # the request cache: a redone unification never pays twice for a request; the local server's record: a
     # server a killed run left behind is still found and stopped
     keep_on_discard = (LLM_CACHE, SERVER_RECORD)
