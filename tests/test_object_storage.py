@@ -109,6 +109,27 @@ def test_curate_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, 
     assert "done before" in again
 
 
+def test_sft_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, tmp_path):
+    from tests.conftest import run_steps
+
+    sources = {"sft-medical": REPO / "examples/demo_corpus/sft", "sharegpt": REPO / "examples/demo_corpus/sft_general"}
+    for name, folder in sources.items():
+        upload_tree(folder, f"{s3}/sft/{name}")
+    recipes = {}
+    for where, run_dir in (("disk", str(tmp_path / "run")), ("bucket", f"{s3}/run")):
+        base = load_recipe(REPO / "configs" / "local.yaml", [f"run.dir={run_dir}"], base_dir=REPO)
+        picked = [s.model_copy(update={"path": str(sources[s.name]) if where == "disk" else f"{s3}/sft/{s.name}"})
+                  for s in base.sources if s.name in sources]
+        recipes[where] = base.model_copy(update={"sources": picked})
+    stats = {where: run_steps(r, "sft")["sft"] for where, r in recipes.items()}
+    assert stats["disk"]["ledger"] == stats["bucket"]["ledger"] and stats["disk"]["counts"]["kept"] > 0
+    for name in sources:
+        for kind in ("kept", "quarantined"):
+            pd.testing.assert_frame_equal(rows(str(tmp_path / "run" / "sft" / name), kind),
+                                          rows(f"{s3}/run/sft/{name}", kind))
+    assert run_steps(recipes["bucket"], "sft")["sft"]["units"] == stats["bucket"]["units"]  # done: not redone
+
+
 def test_steps_that_cannot_use_a_bucket_are_refused_before_anything_runs(s3, tmp_path):
     recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]"])
     runner = Runner(recipe, echo=lambda msg: None)
