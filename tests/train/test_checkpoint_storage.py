@@ -18,7 +18,7 @@ from huatuo_ray.train.config import TrainConfig
 from huatuo_ray.train.metrics import consumed_sequence, log_dir, read_jsonl
 from tests.train.test_train_ray import EVERY, STEPS, expected_sequence, local_train, losses
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # ~3 min: a reference run, a killed job and its resubmission
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # 3-5 min: a reference run, a killed job and its resubmission
 
 
 def checkpoints(prefix: str) -> list[str]:
