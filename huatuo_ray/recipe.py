@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.errors import RecipeError
 from huatuo_ray.eval.config import EvalConfig
-from huatuo_ray.io.storage import ObjectPath, check_uri, resolved
+from huatuo_ray.io.storage import ObjectPath, check_uri, is_remote, resolved
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
@@ -39,9 +39,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-def _checked_uri(v: str) -> str:
+REMOTE_SETTINGS = ("run.dir", "sources.*.path", "llm.cache_dir", "train.checkpoint_storage")
+
+
+def _strings(value: Any, key: str = ""):
+    """(dotted key, string) for every string in a JSON-like value; list indices read ``*``."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v, f"{key}.*")
+    elif isinstance(value, str):
+        yield key, value
+
+
+def _checked_uri(v: str, what: str = "path") -> str:
     try:
-        return check_uri(v)
+        return check_uri(v, what)
     except RecipeError as e:
         raise ValueError(str(e)) from None
 
@@ -124,6 +139,16 @@ class Recipe(_Strict):
         if dup:
             raise ValueError(f"source names must be unique, repeated: {sorted(dup)}")
         return v
+
+    @model_validator(mode="after")
+    def _object_store_only_where_supported(self) -> "Recipe":
+        for key, value in _strings(self.model_dump(mode="json")):
+            if is_remote(value):
+                _checked_uri(value, key)
+                if key not in REMOTE_SETTINGS:
+                    raise ValueError(f"{key}: object-store URIs are accepted only in {', '.join(REMOTE_SETTINGS)} "
+                                     "(docs/run.md, 'Object storage')")
+        return self
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the recipe sections that decide a job's output (e.g. ``"sources", "curate"``)."""

@@ -158,6 +158,12 @@ def test_recipe_refuses_credentials_in_a_uri():
     with pytest.raises(RecipeError) as e:
         load_recipe(None, ["run.dir=s3://AKIAABCDEFGHIJKLMNOP:wJalr/XUtnFEMI@bucket/run"])
     assert "credentials" in str(e.value) and "wJalr" not in str(e.value) and "AKIA" not in str(e.value)
+    with pytest.raises(RecipeError, match="llm.cache_dir: a URI must not carry credentials"):
+        load_recipe(None, ["llm.cache_dir=s3://user:pass@bucket/cache"])
+    for setting in ("train.output=s3://b/train", "train.packed=gs://b/pack", "eval.benchmarks=[{path: s3://b/medqa}]"):
+        with pytest.raises(RecipeError, match="object-store URIs are accepted only in run.dir"):
+            load_recipe(None, [setting])
+    load_recipe(None, ["llm.cache_dir=s3://b/cache", "train.checkpoint_storage=s3://b/ckpt", "run.dir=gs://b/run"])
 
 
 @pytest.mark.heavy

@@ -106,11 +106,14 @@ def demo(
 
 
 @app.command()
-def stats(output: Annotated[Path, typer.Argument(help="A step's output directory, or a run directory.")]) -> None:
+def stats(where: Annotated[str, typer.Argument(help="A step's output directory, or a run directory (a local path "
+                                                    "or an s3:// / gs:// URI).")]) -> None:
     """Print what a finished step (its ledger) or a whole run did."""
+    from huatuo_ray.io.storage import location
     from huatuo_ray.run.rundir import read_json
     from huatuo_ray.run.summary import summary_table
 
+    output = location(where)
     run = read_json(output / "run.json")
     if run is not None:
         steps = {n: {**s, "elapsed_s": s.get("elapsed_s") or 0} for n, s in run["steps"].items()}

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from huatuo_ray.io.storage import ObjectPath, location, upload
 
 TMP_PREFIX = ".tmp-"
+UPLOAD_PREFIX = f"{TMP_PREFIX}upload-"  # <system temp>/.tmp-upload-<pid>-*: the local side of an upload
 
 
 @contextmanager
@@ -61,7 +62,7 @@ def _uploaded(final: ObjectPath, suffix: str) -> Iterator[Path]:
     import shutil
     import tempfile
 
-    work = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}upload-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_PREFIX}{os.getpid()}-"))
     tmp = work / f"{final.name}{suffix}"
     try:
         yield tmp
@@ -100,12 +101,37 @@ def save_npy_atomic(array, path: str | Path) -> None:
         np.save(tmp, array)
 
 
+def _remove_dead_uploads() -> int:
+    """Delete the local temporaries of uploads whose process died (a kill -9 mid-upload), on this host."""
+    import re
+    import shutil
+    import tempfile
+
+    n = 0
+    for p in Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}*"):
+        m = re.match(rf"{re.escape(UPLOAD_PREFIX)}(\d+)-", p.name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            n += 1
+    return n
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def remove_temporaries(folder: "str | Path | ObjectPath") -> int:
-    """Delete leftover temporaries of interrupted writes directly inside ``folder``; returns how many (none in an
-    object store: temporaries are local there)."""
+    """Delete leftover temporaries of interrupted writes directly inside ``folder``; returns how many. For a folder
+    in an object store, whose temporaries are local, those of dead processes in the system temp directory."""
     folder = location(folder)
     if isinstance(folder, ObjectPath):
-        return 0
+        return _remove_dead_uploads()
     n = 0
     if folder.is_dir():
         for p in folder.glob(f"{TMP_PREFIX}*"):

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from huatuo_ray.errors import OutputLocked, RecipeError
 from huatuo_ray.io import lock as lock_mod
-from huatuo_ray.io.atomic import write_json_atomic, write_parquet_atomic
+from huatuo_ray.io.atomic import UPLOAD_PREFIX, remove_temporaries, write_json_atomic, write_parquet_atomic
 from huatuo_ray.io.files import parquet_files
 from huatuo_ray.io.lock import LOCK_FILE, OutputLock
 from huatuo_ray.io.output import OutputDir
@@ -147,9 +148,6 @@ def test_an_upload_killed_midway_leaves_no_object(s3, s3_server, tmp_path):
         import os, sys
         from huatuo_ray.io import storage
         storage.UPLOAD_CHUNK = 5 << 20  # S3's smallest part: a multipart upload of several parts
-        big = {str(tmp_path / 'big.bin')!r}
-        with open(big, "wb") as f:
-            f.write(os.urandom(64 << 20))
         dest = storage.location("{s3}/big.bin")
 
         class Slow:  # the stream of the upload, stalled before its third write: the kill comes mid-upload
@@ -168,7 +166,9 @@ def test_an_upload_killed_midway_leaves_no_object(s3, s3_server, tmp_path):
             def open_output_stream(self, key, **kw): return Slow(self.fs.open_output_stream(key, **kw))
 
         storage.ObjectPath.fs = property(lambda self: Fs(storage.filesystem(self.uri)))
-        storage.upload(big, dest)
+        from huatuo_ray.io.atomic import atomic_path
+        with atomic_path(dest) as tmp:  # a local temporary, uploaded as the object when the block ends
+            tmp.write_bytes(os.urandom(64 << 20))
     """))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, **s3_server.env()})
@@ -176,3 +176,11 @@ def test_an_upload_killed_midway_leaves_no_object(s3, s3_server, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not location(f"{s3}/big.bin").exists()
+    import boto3  # moto's dependency: the store's own view of the upload
+
+    client = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1")
+    uploads = client.list_multipart_uploads(Bucket=s3.split("://")[1]).get("Uploads", [])
+    assert [u["Key"] for u in uploads] == ["big.bin"]  # begun, never completed: invisible to every reader
+    left = list(Path(tempfile.gettempdir()).glob(f"{UPLOAD_PREFIX}{proc.pid}-*"))
+    assert left  # the killed upload's local temporary ...
+    assert remove_temporaries(f"{s3}/any-output") >= 1 and not any(p.exists() for p in left)  # ... goes at the next run
