@@ -121,9 +121,9 @@ class Step(ABC):
         """Facts worth showing in the dry run (e.g. the training memory estimate)."""
         return []
 
-    def remote_unsupported(self, recipe: "Recipe") -> str | None:
-        """Why this step cannot read or write an object store (``s3://`` ...), or None when it can. Steps write
-        local files until they say otherwise."""
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        """Why this step cannot read or write the object store (``s3://`` ...) that ``ctx`` names (its output, an
+        input or its request cache), or None when it can. Steps write local files until they say otherwise."""
         return "it writes its output as local files only, for now"
 
     keep_on_discard: ClassVar[tuple[str, ...]] = ()  # entries of the output that outlive it (a request cache)

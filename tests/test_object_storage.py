@@ -139,6 +139,9 @@ def test_steps_that_cannot_use_a_bucket_are_refused_before_anything_runs(s3, tmp
     with pytest.raises(InputError, match="step unify cannot use an object store"):
         runner.run(["curate", "unify"])  # refused before curate starts
     assert not list(location(s3).iterdir())  # nothing was written
+    cache_only = load_recipe(None, [f"run.dir={tmp_path}", f"llm.cache_dir={s3}/cache",
+                                    "sources=[{name: web, path: /nowhere, type: web}]"])
+    assert Runner(cache_only, echo=lambda msg: None).remote_problems(["unify"]) == []  # any backend, local output
 
 
 @pytest.mark.heavy

@@ -144,7 +144,7 @@ class Runner:
             remote = [str(p) for p in (ctx.output, *ctx.inputs.values()) if is_remote(p)]
             if ctx.llm_cache is not None and step.keep_on_discard and is_remote(ctx.llm_cache):
                 remote.append(str(ctx.llm_cache))
-            why = step.remote_unsupported(self.recipe) if remote else None
+            why = step.remote_unsupported(ctx) if remote else None
             if why:
                 out.append(f"step {name} cannot use an object store ({', '.join(remote[:2])}): {why}. Give it a local "
                            f"run.dir (or --output), see docs/run.md, 'Object storage'")

@@ -63,7 +63,7 @@ class SftStep(Step):
     def needs_ray(self, ctx: Context, plan: Plan) -> bool:
         return False
 
-    def remote_unsupported(self, recipe: Recipe) -> str | None:
+    def remote_unsupported(self, ctx: Context) -> str | None:
         return None
 
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
