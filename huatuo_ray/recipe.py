@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.errors import RecipeError
 from huatuo_ray.eval.config import EvalConfig
-from huatuo_ray.io.storage import ObjectPath, check_uri, is_remote, resolved
+from huatuo_ray.io.storage import ObjectPath, check_uri, is_remote, is_uri, resolved
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
@@ -256,6 +256,7 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     if base_dir is not None:
         base = Path(base_dir)
         recipe = recipe.model_copy(update={"sources": [
-            s if Path(s.path).expanduser().is_absolute() else s.model_copy(update={"path": str(base / s.path)})
+            s if is_uri(s.path) or Path(s.path).expanduser().is_absolute()  # Path("s3://b/k") is relative
+            else s.model_copy(update={"path": str(base / s.path)})
             for s in recipe.sources]})
     return recipe

@@ -167,6 +167,9 @@ def test_recipe_refuses_credentials_in_a_uri():
         with pytest.raises(RecipeError, match="object-store URIs are accepted only in run.dir"):
             load_recipe(None, [setting])
     load_recipe(None, ["llm.cache_dir=s3://b/cache", "train.checkpoint_storage=s3://b/ckpt", "run.dir=gs://b/run"])
+    rebased = load_recipe(None, ["sources=[{name: a, path: s3://b/web, type: web}, {name: b, path: web, type: web}]"],
+                          base_dir="/repo")
+    assert [s.path for s in rebased.sources] == ["s3://b/web", "/repo/web"]  # a URI is not a relative path
 
 
 @pytest.mark.heavy
