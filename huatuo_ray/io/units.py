@@ -171,5 +171,5 @@ def missing_sources(sources: list[SourceConfig]) -> list[str]:
 
 def describe_units(sources: list[SourceConfig], units: list[WorkUnit]) -> tuple[str, dict[str, int]]:
     """A line on what the units read (sources, files, size) and each input file's size (to notice changes)."""
-    files = {u.path: size_of(u.path) for u in units}
+    files = {p: size_of(p) for p in dict.fromkeys(u.path for u in units)}  # once per file (a HEAD per object)
     return f"{len(sources)} sources, {len(files)} files, {sum(files.values()) / 1e6:.1f} MB", files
