@@ -250,9 +250,7 @@ class ObjectPath:
         """Nothing to do: a prefix exists once an object lies under it."""
 
     def write_bytes(self, data: bytes) -> None:
-        # compression=None: by default pyarrow compresses a stream named *.gz / *.zst ..., which would gzip a gzip file
-        with self.fs.open_output_stream(self.key, compression=None) as out:
-            out.write(data)
+        _write_object(self, lambda out: out.write(data))
 
     def write_text(self, text: str, encoding: str = "utf-8") -> None:
         self.write_bytes(text.encode(encoding))
@@ -354,8 +352,25 @@ def upload(local: str | Path, dest: ObjectPath) -> None:
         if size <= UPLOAD_CHUNK:  # one buffered write, one PUT when the stream closes
             dest.write_bytes(src.read())
             return
-        with dest.fs.open_output_stream(dest.key, compression=None) as out:
-            shutil.copyfileobj(src, out, UPLOAD_CHUNK)
+        _write_object(dest, lambda out: shutil.copyfileobj(src, out, UPLOAD_CHUNK))
+
+
+def _write_object(dest: ObjectPath, write) -> None:
+    """One upload of ``dest``: ``write(stream)``, then the stream's close completes it. pyarrow cannot abort an
+    upload (closing a stream always completes it), so when ``write`` fails the object it completed is deleted:
+    a failed write leaves no object, never a cut one."""
+    # compression=None: by default pyarrow compresses a stream named *.gz / *.zst ..., which would gzip a gzip file
+    out = dest.fs.open_output_stream(dest.key, compression=None)
+    try:
+        write(out)
+    except BaseException:
+        try:
+            out.close()
+        except OSError:
+            pass
+        dest.unlink(missing_ok=True)
+        raise
+    out.close()
 
 
 def rmtree(path: "Path | ObjectPath") -> None:

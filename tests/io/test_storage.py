@@ -141,6 +141,47 @@ def test_discard_in_a_bucket_is_finished_after_a_kill(s3):
     assert [p.name for p in out.iterdir()] == ["_llm_cache"]
 
 
+def test_an_upload_that_fails_midway_leaves_no_object(s3, monkeypatch, tmp_path):
+    """A write that raises after parts went up (a network failure): pyarrow would complete the upload when its
+    stream closes, so the storage layer deletes the cut object: nothing is left, not a prefix of the data."""
+    from huatuo_ray.io import storage
+
+    monkeypatch.setattr(storage, "UPLOAD_CHUNK", 5 << 20)
+    real = storage.filesystem
+
+    class Failing:
+        def __init__(self, s):
+            self.s, self.n = s, 0
+
+        def write(self, b):
+            self.n += 1
+            if self.n == 3:
+                raise OSError(5, "connection reset")
+            return self.s.write(b)
+
+        def close(self):
+            return self.s.close()
+
+    class Fs:
+        def __init__(self, fs):
+            self.fs = fs
+
+        def open_output_stream(self, key, **kw):
+            return Failing(self.fs.open_output_stream(key, **kw))
+
+        def __getattr__(self, name):
+            return getattr(self.fs, name)
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(20 << 20))
+    dest = location(f"{s3}/big.bin")
+    with monkeypatch.context() as m:
+        m.setattr(storage.ObjectPath, "fs", property(lambda self: Fs(real(self.uri))))
+        with pytest.raises(OSError, match="connection reset"):
+            storage.upload(big, dest)
+    assert not dest.exists()
+
+
 def test_an_upload_killed_midway_leaves_no_object(s3, s3_server, tmp_path):
     """kill -9 during the upload of a large object: the store never shows it, not even in part."""
     script = tmp_path / "upload.py"
