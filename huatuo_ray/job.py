@@ -60,7 +60,7 @@ class Context:
     """Where a step runs: the recipe, its output directory, its upstream outputs, how to print progress."""
 
     recipe: "Recipe"
-    output: Path
+    output: Path  # or an ObjectPath (huatuo_ray.io.storage) for a step that supports object stores
     inputs: dict[str, Path] = field(default_factory=dict)  # upstream step name -> its output directory
     echo: Callable[[str], None] = print
     llm_cache: Path | None = None  # the request cache of a step that calls an LLM
@@ -120,6 +120,11 @@ class Step(ABC):
     def notes(self, recipe: "Recipe") -> list[str]:
         """Facts worth showing in the dry run (e.g. the training memory estimate)."""
         return []
+
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        """Why this step cannot read or write the object store (``s3://`` ...) that ``ctx`` names (its output, an
+        input or its request cache), or None when it can. Steps write local files until they say otherwise."""
+        return "it writes its output as local files only, for now"
 
     keep_on_discard: ClassVar[tuple[str, ...]] = ()  # entries of the output that outlive it (a request cache)
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from huatuo_ray.curate.config import CurateConfig
 from huatuo_ray.errors import RecipeError
 from huatuo_ray.eval.config import EvalConfig
+from huatuo_ray.io.storage import ObjectPath, check_uri, is_remote, is_uri, resolved
 from huatuo_ray.llm.config import LLMConfig
 from huatuo_ray.names import check_source_name
 from huatuo_ray.pack.config import PackConfig
@@ -36,6 +37,28 @@ InputFormat = Literal["auto", "jsonl", "parquet", "text", "text_blocks", "conver
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+REMOTE_SETTINGS = ("run.dir", "sources.*.path", "llm.cache_dir", "train.checkpoint_storage")
+
+
+def _strings(value: Any, key: str = ""):
+    """(dotted key, string) for every string in a JSON-like value; list indices read ``*``."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v, f"{key}.*")
+    elif isinstance(value, str):
+        yield key, value
+
+
+def _checked_uri(v: str, what: str = "path") -> str:
+    try:
+        return check_uri(v, what)
+    except RecipeError as e:
+        raise ValueError(str(e)) from None
 
 
 class SourceConfig(_Strict):
@@ -56,6 +79,11 @@ class SourceConfig(_Strict):
     def _name_is_simple(cls, v: str) -> str:
         return check_source_name(v)
 
+    @field_validator("path")
+    @classmethod
+    def _uri_without_credentials(cls, v: str) -> str:
+        return _checked_uri(v)
+
 
 class RayConfig(_Strict):
     """Where to run: the cluster named by RAY_ADDRESS / ``address``, else a local Ray started on demand."""
@@ -72,10 +100,16 @@ class RayConfig(_Strict):
 class RunConfig(_Strict):
     """The run directory: every step writes ``<dir>/<step>`` unless a command is given another output."""
 
-    dir: str | None = Field(None, description="Run directory (default: runs/<name>, relative to the current directory).")
+    dir: str | None = Field(None, description="Run directory (default: runs/<name>, relative to the current "
+                            "directory); a local path or an object-store URI (s3://bucket/prefix, gs://...).")
 
-    def path(self, name: str) -> Path:
-        return Path(self.dir or f"runs/{name}").expanduser().resolve()
+    @field_validator("dir")
+    @classmethod
+    def _uri_without_credentials(cls, v: str | None) -> str | None:
+        return None if v is None else _checked_uri(v)
+
+    def path(self, name: str) -> "Path | ObjectPath":
+        return resolved(self.dir or f"runs/{name}")
 
 
 class Recipe(_Strict):
@@ -105,6 +139,16 @@ class Recipe(_Strict):
         if dup:
             raise ValueError(f"source names must be unique, repeated: {sorted(dup)}")
         return v
+
+    @model_validator(mode="after")
+    def _object_store_only_where_supported(self) -> "Recipe":
+        for key, value in _strings(self.model_dump(mode="json")):
+            if is_remote(value):
+                _checked_uri(value, key)
+                if key not in REMOTE_SETTINGS:
+                    raise ValueError(f"{key}: object-store URIs are accepted only in {', '.join(REMOTE_SETTINGS)} "
+                                     "(docs/run.md, 'Object storage')")
+        return self
 
     def fingerprint(self, *parts: str) -> str:
         """Hash of the recipe sections that decide a job's output (e.g. ``"sources", "curate"``)."""
@@ -212,6 +256,7 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     if base_dir is not None:
         base = Path(base_dir)
         recipe = recipe.model_copy(update={"sources": [
-            s if Path(s.path).expanduser().is_absolute() else s.model_copy(update={"path": str(base / s.path)})
+            s if is_uri(s.path) or Path(s.path).expanduser().is_absolute()  # Path("s3://b/k") is relative
+            else s.model_copy(update={"path": str(base / s.path)})
             for s in recipe.sources]})
     return recipe

@@ -9,7 +9,8 @@ What counts as a secret:
   ``--api-key VALUE`` / ``--token=VALUE`` argument lists, and in ``name=value`` / ``name: value`` text;
   names ending in ``_env`` (``api_key_env``) hold the *name* of a variable and are kept;
 - a value that looks like a key wherever it appears: ``sk-...``, ``hf_...``, GitHub and Slack tokens, AWS key ids,
-  ``Bearer ...``.
+  ``Bearer ...``;
+- the user and password of a URI (``s3://KEY:SECRET@bucket/...`` becomes ``s3://***@bucket/...``).
 
 :func:`mask` takes any JSON-like value (a recipe dump, settings, stats) or a string and returns a masked copy.
 """
@@ -30,6 +31,7 @@ _KEY_LIKE = [
     re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{8,}"),  # Slack
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
     re.compile(r"(?i)(?<=\bbearer )[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"(?<=://)[^\s@\"']+(?=@)"),  # user[:password] of a URI (an AWS secret may hold '/')
 ]
 _VALUE = r"""(?!-)[^\s"',;}\]]+"""
 # --name value / --name=value (command-line flags), and name=value / name: value / "name": "value" in text; the

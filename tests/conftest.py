@@ -150,3 +150,74 @@ def run_steps(recipe, *steps: str, **options) -> dict:
 
 
 SFT_SOURCES = ("sft-medical", "sharegpt")  # the demo corpus' SFT sources (300 + 99 conversations)
+
+
+class S3Server:
+    """moto's S3 server as a subprocess on 127.0.0.1: a real S3-compatible endpoint over HTTP."""
+
+    def __init__(self, port: int, log: Path):
+        import subprocess
+        import sys
+
+        self.port, self.endpoint = port, f"http://127.0.0.1:{port}"
+        self._log = open(log, "w")
+        server = Path(sys.executable).parent / "moto_server"
+        self.proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait(self, timeout: float = 60) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=2)
+                return
+            except OSError:
+                assert self.proc.poll() is None and time.time() < deadline, "moto_server did not start"
+                time.sleep(0.2)
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One local S3 server (moto) for the session (moto[server] is in the test extra)."""
+    import socket
+    import sys
+
+    if not (Path(sys.executable).parent / "moto_server").exists():
+        pytest.fail("moto[server] is not installed: pip install -e '.[test]'")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = S3Server(port, tmp_path_factory.mktemp("s3") / "moto.log")
+    server.wait()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """A fresh bucket on the local S3 server, with the environment pointing at it; yields its ``s3://`` URI."""
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    from huatuo_ray.io import storage
+
+    for k, v in s3_server.env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(storage, "_FILESYSTEMS", {})
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    pafs.S3FileSystem(endpoint_override=s3_server.endpoint, region="us-east-1",
+                      allow_bucket_creation=True).create_dir(bucket)
+    yield f"s3://{bucket}"

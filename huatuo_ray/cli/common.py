@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import logging
 import os
 from pathlib import Path
@@ -52,6 +54,15 @@ def setup_logging() -> None:
 def fail(msg: str) -> None:
     typer.secho(f"error: {mask_text(msg)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
+
+
+def local_path(path: Path, what: str) -> Path:
+    """``path``, unless it is an object-store URI that the shell handed over as a path (``s3:/b/k``): ``what``
+    reads local files only."""
+    if re.match(r"^(?:s3|gs|gcs):/(?!/)", str(path)):
+        fail(f"{what} reads a local directory: {str(path).replace(':/', '://', 1)} is in an object store. Copy it "
+             "down first (e.g. `aws s3 sync`)")
+    return path
 
 
 def load(config: Optional[Path], overrides: Optional[list[str]], base_dir: Path | None = None) -> Recipe:

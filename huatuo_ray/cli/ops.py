@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from huatuo_ray.cli.common import ConfigOpt, SetOpt, app, load
+from huatuo_ray.cli.common import ConfigOpt, SetOpt, app, load, local_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CALIBRATION = REPO_ROOT / "cluster" / "calibration.json"
@@ -24,7 +24,7 @@ def report(
     evaluation (plots embedded; a step that did not run says so)."""
     from huatuo_ray.report import write_report
 
-    typer.echo(f"run report: {write_report(run_dir, output)}")
+    typer.echo(f"run report: {write_report(local_path(run_dir, 'the report'), output)}")
 
 
 @app.command()
@@ -38,7 +38,7 @@ def calibrate(
     from huatuo_ray.capacity.calibrate import calibrate as measure
     from huatuo_ray.io.atomic import write_json_atomic
 
-    data = measure(run_dirs, note)
+    data = measure([local_path(d, "calibrate") for d in run_dirs], note)
     write_json_atomic(output, data)
     for name, s in data["steps"].items():
         typer.echo(f"{name:7} {s['fixed_s']:8.1f} s fixed + {s['per_unit_s']:.4g} s per {s['unit']}  ({s['how']})")
@@ -71,6 +71,7 @@ def plan(
 
     recipe = load(config, set_)
     if like_run is not None:
+        like_run = local_path(like_run, "plan --like-run")
         inputs = {s: sum(((read_json(like_run / s / "_run.json") or {}).get("inputs") or {}).values())
                   for s in ("curate", "sft")}
         if not inputs["curate"]:

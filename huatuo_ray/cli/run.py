@@ -18,6 +18,7 @@ from huatuo_ray.cli.common import (
     load,
     setup_logging,
 )
+from huatuo_ray.io.storage import is_remote
 from huatuo_ray.recipe import Recipe
 from huatuo_ray.run.registry import STEP_NAMES
 from huatuo_ray.run.runner import Runner, RunOptions, select_steps
@@ -52,7 +53,10 @@ def run_recipe(recipe: Recipe, options: RunOptions, start: str | None = None, st
     typer.echo(summary.pop("table"))
     if in_run_dir:
         typer.echo(f"run summary: {runner.root / 'run.json'}")
-        if report:
+        if report and is_remote(runner.root):
+            typer.echo("run report: not written (the report reads a local run directory: copy the run down, e.g. "
+                       "`aws s3 sync`, and run `huatuo-ray report` on it)")
+        elif report:
             from huatuo_ray.report import write_report
 
             typer.echo(f"run report: {write_report(runner.root)}")
@@ -102,11 +106,14 @@ def demo(
 
 
 @app.command()
-def stats(output: Annotated[Path, typer.Argument(help="A step's output directory, or a run directory.")]) -> None:
+def stats(where: Annotated[str, typer.Argument(help="A step's output directory, or a run directory (a local path "
+                                                    "or an s3:// / gs:// URI).")]) -> None:
     """Print what a finished step (its ledger) or a whole run did."""
+    from huatuo_ray.io.storage import location
     from huatuo_ray.run.rundir import read_json
     from huatuo_ray.run.summary import summary_table
 
+    output = location(where)
     run = read_json(output / "run.json")
     if run is not None:
         steps = {n: {**s, "elapsed_s": s.get("elapsed_s") or 0} for n, s in run["steps"].items()}

@@ -7,7 +7,6 @@ discards the step's existing output and starts it afresh.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -16,13 +15,14 @@ from huatuo_ray.cli.common import ConfigOpt, OverwriteOpt, SetOpt, app, fail, lo
 from huatuo_ray.cli.run import run_recipe
 from huatuo_ray.errors import InputError
 from huatuo_ray.eval.config import EvalConfig
+from huatuo_ray.io.storage import resolved
 from huatuo_ray.recipe import SFT_TYPE, Recipe, SourceConfig
 from huatuo_ray.run.runner import RunOptions
 
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Output directory (default: <run.dir>/<step>).")]
+OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", help="Output directory (default: <run.dir>/<step>).")]
 
 
-def _one(recipe: Recipe, step: str, output: Path | None, inputs: dict[str, Path | None], overwrite: bool,
+def _one(recipe: Recipe, step: str, output: str | None, inputs: dict[str, str | None], overwrite: bool,
          dry_run: bool = False) -> None:
     options = RunOptions(overwrite="always" if overwrite else "never",
                          outputs={step: output} if output else {},
@@ -96,7 +96,7 @@ def sft(
 
 @app.command()
 def unify(
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="A finished curation output (default: <run.dir>/curate).")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help="A finished curation output (default: <run.dir>/curate).")] = None,
     output: OutputOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -115,8 +115,8 @@ def sample(
     output: OutputOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    unified: Annotated[Optional[Path], typer.Option("--unify", help="The unify output to read (default: <run.dir>/unify).")] = None,
-    sft_dir: Annotated[Optional[Path], typer.Option("--sft", help="The sft output to read (default: <run.dir>/sft).")] = None,
+    unified: Annotated[Optional[str], typer.Option("--unify", help="The unify output to read (default: <run.dir>/unify).")] = None,
+    sft_dir: Annotated[Optional[str], typer.Option("--sft", help="The sft output to read (default: <run.dir>/sft).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Ray tasks for keys and sort partitions; never changes the order.")] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -131,7 +131,7 @@ def sample(
 
 @app.command()
 def pack(
-    order: Annotated[Optional[Path], typer.Option("--order", help="A sampler output (default: <run.dir>/sample).")] = None,
+    order: Annotated[Optional[str], typer.Option("--order", help="A sampler output (default: <run.dir>/sample).")] = None,
     output: OutputOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -149,7 +149,7 @@ def pack(
 def train(
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    packed: Annotated[Optional[Path], typer.Option(help="A pack output (default: train.packed, else <run.dir>/pack).")] = None,
+    packed: Annotated[Optional[str], typer.Option(help="A pack output (default: train.packed, else <run.dir>/pack).")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Storage path of training runs (sets train.output; default <run.dir>/train).")] = None,
     run_name: Annotated[Optional[str], typer.Option(help="Run name (sets train.run_name); the same name resumes the run.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate without GPUs: batch arithmetic, DeepSpeed config, memory per GPU.")] = False,
@@ -166,7 +166,7 @@ def train(
         from huatuo_ray.train.dry_run import dry_run as run_dry
         from huatuo_ray.train.dry_run import format_report
 
-        pack_dir = Path(packed) if packed else Runner(recipe).input_dir("pack")[0]
+        pack_dir = resolved(packed) if packed else Runner(recipe).input_dir("pack")[0]
         if steps is None and finished(pack_dir):
             steps = min(PackedReader(pack_dir).num_steps, recipe.train.max_steps or 10**12)
         report = run_dry(recipe.train, steps)

@@ -15,6 +15,7 @@ from huatuo_ray.cli.common import (
     fail,
     llm_app,
     load,
+    local_path,
     quality_app,
     recipe_app,
     setup_logging,
@@ -163,6 +164,7 @@ def quality_label(
     """
     from huatuo_ray.curate.quality.label import label_sample
 
+    local_path(curated, "quality label")
     setup_logging()
     recipe = load(config, set_)
     if n <= 0:

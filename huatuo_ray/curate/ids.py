@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import arrow_source
 from huatuo_ray.io.units import WorkUnit
 
 
@@ -32,7 +33,7 @@ ID_BATCH_ROWS = 65_536  # ids are read a record batch at a time: the driver neve
 
 def kept_document_ids(path: Path) -> Iterator[str]:
     """The ids of the documents behind a unit's kept rows (a segmented document counts once), batch by batch."""
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(arrow_source(path))
     names = pf.schema_arrow.names
     segmented = "doc_id" in names and "segment_index" in names
     columns = ["doc_id", "segment_index"] if segmented else ["doc_id" if "doc_id" in names else "id"]

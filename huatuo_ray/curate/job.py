@@ -45,6 +45,9 @@ class CurateStep(Step):
     def problems(self, recipe: Recipe) -> list[str]:
         return missing_sources(corpus_sources(recipe)) + registry.problems(recipe.curate)
 
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        return None  # sources, units, markers, the dedup work files and stats all go through huatuo_ray.io.storage
+
     def resources(self, recipe: Recipe) -> list[Ask]:
         asks = []
         for name, rt in recipe.curate.resources.items():

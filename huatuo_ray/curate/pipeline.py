@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import shutil
 import sys
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from huatuo_ray.curate.spec import StageRuntime
 from huatuo_ray.errors import Incomplete, InputError, InputReadError, LedgerError
 from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import location, rmtree
 from huatuo_ray.io.readers import read_parts
 from huatuo_ray.io.units import WorkUnit, plan_units
 from huatuo_ray.ledger import Ledger, reason_key
@@ -99,7 +99,7 @@ def note_failure(output: str | Path, unit_id: str, step: str, exc: BaseException
     """Record why a unit failed (the driver names it; Ray Data, told to go on, only logs the traceback)."""
     what = str(exc) if isinstance(exc, InputReadError) else f"{type(exc).__name__}: {exc}"
     try:
-        write_json_atomic(Path(output) / FAILED / f"{unit_id}.json", {"unit_id": unit_id, "step": step,
+        write_json_atomic(location(output) / FAILED / f"{unit_id}.json", {"unit_id": unit_id, "step": step,
                                                                       "error": what[:1000]})
     except OSError:  # the note is for people; the unit fails either way
         log.warning("could not record the failure of unit %s", unit_id)
@@ -322,7 +322,7 @@ def run_curation(
     check_unique_ids(units, [unit_dir, out_dir])  # before the global stage and days of LLM work downstream
     extra = {final.name: final.run(recipe.curate, unit_dir, out_dir, unit_ids)} if final else None
     stats = finish_run(recipe, run_stages, out_dir, unit_ids, started, done_before, len(pending), extra)
-    return CurationResult(Path(output), stats)
+    return CurationResult(location(output), stats)
 
 
 def units_done(recipe: Recipe, output: str | Path, unit_ids: list[str]) -> int:
@@ -358,7 +358,7 @@ def _execute(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out
     failed = [u.unit_id for u in pending if not out_dir.is_done(u.unit_id)]
     if failed:
         raise Incomplete(failure_message(out_dir.root, failed, len(pending)))
-    shutil.rmtree(out_dir.root / FAILED, ignore_errors=True)
+    rmtree(out_dir.root / FAILED)
 
 
 def _run_units(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], out_dir: OutputDir,

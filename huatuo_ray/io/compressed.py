@@ -12,11 +12,12 @@ import bz2
 import gzip
 import io
 import lzma
-import os
 import zlib
 from typing import BinaryIO
 
 import zstandard
+
+from huatuo_ray.io.storage import open_input, size_of
 
 CHUNK = 1 << 16
 # What a decoder raises on damaged data. An OSError counts only without an errno (gzip.BadGzipFile, bz2's
@@ -38,9 +39,9 @@ class Stream:
 
     def __init__(self, path: str, compression: str | None):
         self.compression = compression
-        self.raw = open(path, "rb")
+        self.raw = open_input(path)  # a local file or an object (huatuo_ray.io.storage)
         try:
-            self.size = os.fstat(self.raw.fileno()).st_size
+            self.size = size_of(path)
             self.f = _decompressed(self.raw, compression)
         except BaseException:
             self.raw.close()

@@ -6,8 +6,9 @@
     DIR/_markers/<unit>.json         written last: the unit is complete, with its ledger
     DIR/_parts/<unit>/<kind>-<n>.parquet   a unit written in parts: part n, until the parts are merged
 
-Files are written to a temporary name and renamed, so a reader never sees half a file; a unit
-counts as done only when its marker exists, and a rerun rewrites units without one. A unit processed in
+Files are written to a temporary name and renamed (in an object store: uploaded whole, each in one upload), so a
+reader never sees half a file; a unit counts as done only when its marker exists, and a rerun rewrites units
+without one (a kind the rerun writes no rows for is deleted, so no stray object of an unmarked unit survives). A unit processed in
 parts has each part written under ``_parts/``; :meth:`OutputDir.merge_parts` streams them, row group by row
 group, into the unit's files (the same rows, in part order), then the marker is written and the parts go.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from huatuo_ray.io.atomic import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from huatuo_ray.io.storage import ObjectPath, arrow_source, location, rmtree
 
 KINDS = ("kept", "dropped", "quarantined")
 PARTS = "_parts"
@@ -54,8 +55,8 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 class OutputDir:
     """One job's output directory."""
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
+    def __init__(self, root: "str | Path | ObjectPath"):
+        self.root = location(root)
 
     def path(self, kind: str, unit_id: str) -> Path:
         return self.root / kind / f"{unit_id}.parquet"
@@ -75,19 +76,22 @@ class OutputDir:
         parts = self.root / PARTS
         for leftover in (parts.iterdir() if parts.is_dir() else []):
             if self.is_done(leftover.name):  # a kill between a unit's marker and the removal of its parts
-                shutil.rmtree(leftover, ignore_errors=True)
+                rmtree(leftover)
         return sum(1 for u in unit_ids if self.is_done(u))
 
     def clear(self) -> None:
         """Forget every unit (their files and markers) and the plots. The markers go first, in one rename: a kill
-        at any moment leaves every unit complete or pending, never a marker whose files are gone."""
+        at any moment leaves every unit complete or pending, never a marker whose files are gone. (In an object
+        store, which has no rename, the markers are deleted first, one by one, with the same guarantee.)"""
         markers = self.root / "_markers"
-        if markers.exists():
+        if isinstance(markers, ObjectPath):
+            rmtree(markers)
+        elif markers.exists():
             gone = self.root / f"{TMP_PREFIX}_markers-{uuid.uuid4().hex}"
             os.replace(markers, gone)
-            shutil.rmtree(gone, ignore_errors=True)
+            rmtree(gone)
         for kind in (*KINDS, PARTS, "plots"):
-            shutil.rmtree(self.root / kind, ignore_errors=True)
+            rmtree(self.root / kind)
 
     def write_rows(self, unit_id: str, rows: dict[str, list[dict] | pa.Table]) -> None:
         """Write a unit's kept / dropped / quarantined rows (dicts or a Table), each file atomically (call before
@@ -121,16 +125,16 @@ class OutputDir:
             if not files:
                 final.unlink(missing_ok=True)
                 continue
-            schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+            schema = pa.unify_schemas([pq.read_schema(arrow_source(f)) for f in files], promote_options="permissive")
             with atomic_path(final) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                 for f in files:
-                    pf = pq.ParquetFile(f)
+                    pf = pq.ParquetFile(arrow_source(f))
                     for g in range(pf.num_row_groups):
                         writer.write_table(_conform(pf.read_row_group(g), schema))
 
     def remove_parts(self, unit_id: str) -> None:
         """Forget a unit's parts (after its marker, or before it is redone)."""
-        shutil.rmtree(self.root / PARTS / unit_id, ignore_errors=True)
+        rmtree(self.root / PARTS / unit_id)
 
     def write_marker(self, unit_id: str, marker: dict) -> None:
         """Commit a unit: after this its files count as complete."""
@@ -144,5 +148,5 @@ class OutputDir:
         counts = {}
         for kind in KINDS:
             p = self.path(kind, unit_id)
-            counts[kind] = pq.ParquetFile(p).metadata.num_rows if p.exists() else 0
+            counts[kind] = pq.ParquetFile(arrow_source(p)).metadata.num_rows if p.exists() else 0
         return counts

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from huatuo_ray.errors import InputReadError
 from huatuo_ray.io.compressed import CHUNK, DAMAGE, Stream, is_io_error
 from huatuo_ray.io.language import detect_language
+from huatuo_ray.io.storage import arrow_source, open_input
 from huatuo_ray.io.units import WorkUnit
 from huatuo_ray.recipe import SourceConfig
 
@@ -211,7 +212,7 @@ class _Reader:
                     if self._full():
                         yield self._take()
             return
-        with open(self.unit.path, "rb") as f:
+        with open_input(self.unit.path) as f:
             start, end = self.unit.start, self.unit.end
             if start > 0 and not _skip_partial_line(f, start, end):
                 return  # no line starts inside this range (it lies within one long line)
@@ -270,7 +271,7 @@ class _Reader:
 
     def _read_parquet(self) -> Iterator[ReadResult]:
         try:
-            pf = pq.ParquetFile(self.unit.path, buffer_size=1 << 20, pre_buffer=False)  # pages, not whole chunks
+            pf = pq.ParquetFile(arrow_source(self.unit.path), buffer_size=1 << 20, pre_buffer=False)  # pages, not whole chunks
             meta = pf.metadata
         except (OSError, ValueError) as e:  # pyarrow raises ArrowInvalid (a ValueError) for corrupt files
             if isinstance(e, OSError) and is_io_error(e):

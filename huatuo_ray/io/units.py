@@ -2,7 +2,8 @@
 
 A unit is a whole file, a byte range of an uncompressed JSONL file, or a run of Parquet row groups.
 Unit ids are stable (derived from source, relative path and range), so a rerun finds the same units
-and skips the ones whose completion marker exists.
+and skips the ones whose completion marker exists. A source may be a local path or an object-store URI
+(``s3://bucket/prefix``, a single object, or a glob over keys): the same corpus gives the same units either way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from huatuo_ray.errors import InputError
+from huatuo_ray.io.storage import arrow_source, glob_regex, is_remote, location, size_of
 from huatuo_ray.recipe import SourceConfig
 
 COMPRESSIONS = (".gz", ".zst", ".bz2", ".xz")
@@ -69,9 +71,35 @@ def detect_format(path: str, declared: str) -> str:
     return fmt or "text"
 
 
+def _skipped(name: str) -> bool:
+    return name.startswith(".") or name.startswith("_")
+
+
+def _list_objects(source: SourceConfig) -> tuple[str, list[str]]:
+    """:func:`list_files` for an object-store URI: an object, every object under a prefix, or a glob over keys."""
+    if not any(c in source.path for c in "*?["):
+        loc = location(source.path)
+        if loc.is_file():
+            return str(loc.parent), [str(loc)]
+        files = [str(p) for p, _ in loc.files() if not _skipped(p.name)]
+        if files:
+            return str(loc), files
+        raise InputError(f"source {source.name!r}: path {source.path!r} matches no object")
+    base = location(re.split(r"[*?\[]", source.path, maxsplit=1)[0].rsplit("/", 1)[0])
+    rx = glob_regex(str(location(source.path)))
+    matches = [str(p) for p, _ in base.files() if rx.match(str(p))]
+    if not matches:
+        raise InputError(f"source {source.name!r}: path {source.path!r} matches no object")
+    common = os.path.commonpath([m.split("://", 1)[1].rsplit("/", 1)[0] for m in matches])
+    return f"{base.scheme}://{common}", matches
+
+
 def list_files(source: SourceConfig) -> tuple[str, list[str]]:
-    """Resolve a source path (file, directory or glob) to (root, sorted absolute file paths)."""
-    path = os.path.expanduser(source.path)
+    """Resolve a source path (file, directory or glob; local or an object-store URI) to (root, sorted absolute
+    file paths or URIs)."""
+    if is_remote(source.path):
+        return _list_objects(source)
+    path = str(location(source.path))  # file:// stripped, ~ expanded
     if os.path.isfile(path):
         return os.path.dirname(os.path.abspath(path)), [os.path.abspath(path)]
     if os.path.isdir(path):
@@ -80,7 +108,7 @@ def list_files(source: SourceConfig) -> tuple[str, list[str]]:
             os.path.join(d, f)
             for d, _, names in os.walk(root)
             for f in names
-            if not f.startswith(".") and not f.startswith("_")
+            if not _skipped(f)
         ]
         return root, sorted(files)
     matches = sorted(os.path.abspath(p) for p in glob.glob(path, recursive=True) if os.path.isfile(p))
@@ -101,12 +129,12 @@ def plan_units(sources: list[SourceConfig], unit_bytes: int, parquet_rows_per_un
 
 
 def _units_for_file(source: SourceConfig, root: str, path: str, unit_bytes: int, rows_per_unit: int) -> list[WorkUnit]:
-    rel = os.path.relpath(path, root)
+    rel = path[len(root):].lstrip("/") if is_remote(path) else os.path.relpath(path, root)
     fmt = detect_format(path, source.format)
     _, compression = split_compression(path)
     base = WorkUnit(source=source.name, path=path, relpath=rel, format=fmt, compression=compression)
     if fmt == "jsonl" and compression is None:
-        size = os.path.getsize(path)
+        size = size_of(path)
         if size <= unit_bytes:
             return [base]
         return [
@@ -115,7 +143,7 @@ def _units_for_file(source: SourceConfig, root: str, path: str, unit_bytes: int,
         ]
     if fmt == "parquet":
         try:
-            meta = pq.ParquetFile(path).metadata
+            meta = pq.ParquetFile(arrow_source(path)).metadata
         except Exception:  # unreadable: one unit, the reader quarantines it with the reason
             return [base]
         groups, rows, start = [], 0, 0
@@ -143,5 +171,5 @@ def missing_sources(sources: list[SourceConfig]) -> list[str]:
 
 def describe_units(sources: list[SourceConfig], units: list[WorkUnit]) -> tuple[str, dict[str, int]]:
     """A line on what the units read (sources, files, size) and each input file's size (to notice changes)."""
-    files = {u.path: os.path.getsize(u.path) for u in units}
+    files = {p: size_of(p) for p in dict.fromkeys(u.path for u in units)}  # once per file (a HEAD per object)
     return f"{len(sources)} sources, {len(files)} files, {sum(files.values()) / 1e6:.1f} MB", files

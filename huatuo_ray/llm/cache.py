@@ -6,7 +6,8 @@ and its base URL (:func:`huatuo_ray.llm.backends.cache_identity`), so another mo
 ``DIR/<first two hex digits>/<key>.json``, written to a temporary name and renamed, so any number of Ray
 workers on any number of nodes can share one POSIX directory (NFS, EFS, Lustre): a reader sees a whole
 entry or none, and two workers writing the same key write the same content. Only successful responses are
-cached; errors stay uncached so a rerun retries them.
+cached; errors stay uncached so a rerun retries them. In an object store (``s3://...``) each entry is one object,
+uploaded whole (:mod:`huatuo_ray.io.storage`), with the same guarantees.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from huatuo_ray.io.atomic import write_text_atomic
+from huatuo_ray.io.storage import location
 
 
 def request_key(identity: str, messages: list[dict], sampling: dict[str, Any]) -> str:
@@ -30,7 +32,7 @@ class RequestCache:
     """File-per-request cache on a shared directory (``None`` root: a no-op cache)."""
 
     def __init__(self, root: str | Path | None):
-        self.root = Path(root) if root else None
+        self.root = location(root) if root else None  # a local directory or an object-store prefix
 
     def _path(self, key: str) -> Path:
         assert self.root is not None

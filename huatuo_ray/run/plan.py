@@ -67,6 +67,7 @@ def plan_rows(runner: Runner, names: list[str]) -> list[StepRow]:
                 waits.append(u)
             elif rundir.finished(d) is None:
                 row.problems.append(f"its input {d} is not a finished {u} output: run the {u} step first")
+        row.problems += runner.remote_problems([name])
         try:
             row.problems += step.problems(recipe)
             row.asks = step.resources(recipe)

@@ -18,6 +18,8 @@ from typing import Any
 from huatuo_ray.errors import InputError
 from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.io.lock import LOCK_FILE
+from huatuo_ray.io.storage import location
+from huatuo_ray.io.trash import discarding
 from huatuo_ray.job import LLM_CACHE
 from huatuo_ray.llm.server import SERVER_RECORD
 from huatuo_ray.redact import mask
@@ -55,7 +57,7 @@ def has_content(output: Path) -> bool:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON file's content, or None when it is absent or unreadable (e.g. cut by a kill)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(location(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -63,6 +65,8 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 def recorded(output: Path) -> dict[str, Any] | None:
     """The ``_run.json`` of an output directory, if it has one from this version of huatuo-ray."""
+    if discarding(output):  # an object-store output half deleted by an interrupted --overwrite
+        return None
     run = read_json(output / RUN_FILE)
     return run if run and "step" in run and "lineage" in run else None
 

@@ -20,6 +20,7 @@ from huatuo_ray import metrics
 from huatuo_ray.errors import InputError, LedgerError, OutputMismatch
 from huatuo_ray.io.atomic import remove_temporaries
 from huatuo_ray.io.lock import OutputLock
+from huatuo_ray.io.storage import is_remote, resolved
 from huatuo_ray.io.trash import clear_trash
 from huatuo_ray.job import LLM_CACHE, Context, Plan, Step
 from huatuo_ray.recipe import Recipe
@@ -73,26 +74,26 @@ class Runner:
     # --- directories ---------------------------------------------------------------------------------------
     def output(self, name: str) -> Path:
         if name in self.options.outputs:
-            return Path(self.options.outputs[name]).resolve()
+            return resolved(self.options.outputs[name])
         if name == "train":
             t = self.recipe.train
-            base = Path(t.output).expanduser().resolve() if t.output else self.root / "train"
+            base = resolved(t.output) if t.output else self.root / "train"
             return base / t.run_name
         return self.root / name
 
     def input_dir(self, upstream: str) -> tuple[Path, bool]:
         """Where readers of ``upstream`` read it, and whether that place was given explicitly."""
         if upstream in self.options.inputs:
-            return Path(self.options.inputs[upstream]).resolve(), True
+            return resolved(self.options.inputs[upstream]), True
         if upstream == "pack" and self.recipe.train.packed:
-            return Path(self.recipe.train.packed).expanduser().resolve(), True
+            return resolved(self.recipe.train.packed), True
         return self.output(upstream), upstream in self.options.outputs
 
     def context(self, step: Step) -> Context:
         inputs = {u: self.input_dir(u)[0] for u in step.upstream(self.recipe)}
         cache, out = self.recipe.llm.cache_dir, self.output(step.name)
         return Context(self.recipe, out, inputs, self.echo,
-                       Path(cache).expanduser().resolve() if cache else out / LLM_CACHE)
+                       resolved(cache) if cache else out / LLM_CACHE)
 
     # --- identities ----------------------------------------------------------------------------------------
     def expected(self, name: str) -> rundir.Identity:
@@ -134,9 +135,28 @@ class Runner:
             lineage[u] = {k: run[k] for k in ("fingerprint", "settings", "files")} | {"dir": str(directory)}
         return lineage
 
+    def remote_problems(self, names: list[str]) -> list[str]:
+        """Why a step of ``names`` cannot run here: it would write or read an object store it does not support."""
+        out = []
+        for name in names:
+            step = step_named(name)
+            ctx = self.context(step)
+            remote = [str(p) for p in (ctx.output, *ctx.inputs.values()) if is_remote(p)]
+            if ctx.llm_cache is not None and step.keep_on_discard and is_remote(ctx.llm_cache):
+                remote.append(str(ctx.llm_cache))
+            why = step.remote_unsupported(ctx) if remote else None
+            if why:
+                out.append(f"step {name} cannot use an object store ({', '.join(remote[:2])}): {why}. Give it a local "
+                           f"run.dir (or --output), see docs/run.md, 'Object storage'")
+        return out
+
     # --- running -------------------------------------------------------------------------------------------
     def run(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        """Run the named steps in order; returns each step's stats."""
+        """Run the named steps in order; returns each step's stats. Refuses before anything runs when a step
+        cannot use the object store its run directory is in."""
+        problems = self.remote_problems(names)
+        if problems:
+            raise InputError("; ".join(problems))
         if self.recipe.ray.metrics_export_port or self.recipe.ray.address or os.environ.get("RAY_ADDRESS"):
             from huatuo_ray.runtime import init_ray
 

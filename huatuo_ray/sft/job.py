@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from huatuo_ray import metrics
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import arrow_source, location
 from huatuo_ray.io.units import WorkUnit, describe_units, missing_sources, plan_units
 from huatuo_ray.job import Context, Plan, Step, counts
 from huatuo_ray.ledger import Ledger, reason_key
@@ -33,7 +34,7 @@ def sft_sources(recipe: Recipe) -> list[SourceConfig]:
 
 
 def source_dir(root: Path, source: str) -> OutputDir:
-    return OutputDir(Path(root) / source)
+    return OutputDir(location(root) / source)
 
 
 class SftStep(Step):
@@ -62,6 +63,9 @@ class SftStep(Step):
     def needs_ray(self, ctx: Context, plan: Plan) -> bool:
         return False
 
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        return None
+
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
         sources = {s.name: s for s in sft_sources(ctx.recipe)}
         units: list[WorkUnit] = plan.detail
@@ -75,7 +79,7 @@ class SftStep(Step):
                 done += 1
                 kept = out.path("kept", unit.unit_id)
                 if kept.exists():
-                    t = pq.read_table(kept, columns=["id", "path"])
+                    t = pq.read_table(arrow_source(kept), columns=["id", "path"])
                     seen[unit.source].update(zip(t.column("id").to_pylist(), t.column("path").to_pylist()))
                 continue
             res = convert_unit(unit, sources[unit.source], ctx.recipe.sft, seen[unit.source])
@@ -108,7 +112,7 @@ def finish(root: Path, units: list[WorkUnit], sources: dict[str, SourceConfig], 
         "units": {"total": len(units), "done_before_this_run": done, "run_now": ran},
         "counts": counts(total.kept_rows, quarantined=total.quarantined_total,
                          quarantined_by_reason=dict(total.quarantined), item="records"),
-        "by_source": {name: {"dir": str(Path(root) / name / "kept"), "type": sources[name].type,
+        "by_source": {name: {"dir": str(location(root) / name / "kept"), "type": sources[name].type,
                              "conversations": led.kept_rows, "quarantined": led.quarantined_total,
                              "quarantined_by_reason": dict(led.quarantined)} for name, led in sorted(by_source.items())},
         "ledger": total.to_dict(),

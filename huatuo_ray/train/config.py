@@ -11,7 +11,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from huatuo_ray.errors import RecipeError
+from huatuo_ray.io.storage import check_uri
 
 
 class _Strict(BaseModel):
@@ -81,9 +84,21 @@ class TrainConfig(_Strict):
     packed: str | None = Field(None, description="Pack output directory (the packer's step-major sequences).")
     output: str | None = Field(
         None, description="Storage path of training runs (shared by all nodes); a run lives in output/run_name.")
+    checkpoint_storage: str | None = Field(
+        None, description="Where Ray Train keeps the run's checkpoints: a directory every node mounts, or an "
+        "object-store URI (s3://bucket/prefix, gs://...; credentials from the environment). Default: train.output. "
+        "The run's logs and exported model stay in output/run_name.")
     run_name: str = Field("huatuo-train", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                           description="Resubmitting with the same run name resumes the run from its last checkpoint.")
     model: ModelConfig = Field(default_factory=ModelConfig)
+
+    @field_validator("checkpoint_storage")
+    @classmethod
+    def _storage_uri(cls, v: str | None) -> str | None:
+        try:
+            return None if v is None else check_uri(v, "train.checkpoint_storage")
+        except RecipeError as e:
+            raise ValueError(str(e)) from None
 
     num_workers: int = Field(8, ge=1, description="Training workers (one GPU each when use_gpu).")
     use_gpu: bool = True

@@ -1,7 +1,7 @@
 """The training job on the driver: checks, Ray Train ``TorchTrainer`` setup, resume by run name, the summary.
 
 A run lives in ``<output>/<run_name>``: Ray Train's checkpoints (``checkpoint_*``) and its checkpoint manager
-snapshot, ``train_log/`` (metrics, consumed sequences, events, the loss plot) and, at the end, ``model/``; as a
+snapshot (or in ``<train.checkpoint_storage>/<run_name>``, e.g. an S3 prefix), ``train_log/`` (metrics, consumed sequences, events, the loss plot) and, at the end, ``model/``; as a
 step of the run also ``_run.json`` and ``stats.json`` (:mod:`huatuo_ray.train.job`). Submitting the same run name again resumes from its latest
 checkpoint (Ray Train restores the run from its snapshot); a worker that dies makes Ray Train restart the group
 from the latest checkpoint, up to ``max_failures`` times.
@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 # Settings that may change when a run is resubmitted: they do not change what the model learns. (max_steps is not
 # one of them: it sets the learning-rate schedule.) Paths name where things are, not what they are.
 RUNTIME_KEYS = {"max_failures", "keep_checkpoints", "peak_flops", "export", "extensions_dir", "cpus_per_worker",
-                "accelerator_type", "checkpoint_every", "report_every", "packed", "output", "run_name"}
+                "accelerator_type", "checkpoint_every", "report_every", "packed", "output", "run_name",
+                "checkpoint_storage"}
 
 @dataclass
 class TrainResult:
@@ -48,6 +49,17 @@ def learning_settings(cfg: TrainConfig) -> dict[str, Any]:
 
     settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in RUNTIME_KEYS}
     return settings | {"sample_isolation": for_recipe(cfg).mechanism}
+
+
+def checkpoint_storage(cfg: TrainConfig, output: Path) -> dict[str, Any]:
+    """Ray Train's ``storage_path`` (and ``storage_filesystem`` for an object store, built by
+    :func:`huatuo_ray.io.storage.filesystem`: the same endpoint and credentials as every other object)."""
+    from huatuo_ray.io.storage import ObjectPath, resolved
+
+    where = resolved(cfg.checkpoint_storage) if cfg.checkpoint_storage else output
+    if isinstance(where, ObjectPath):
+        return {"storage_path": where.key, "storage_filesystem": where.fs}
+    return {"storage_path": str(where)}
 
 
 def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> TrainResult:
@@ -79,7 +91,7 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
         num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker},
         accelerator_type=cfg.accelerator_type if cfg.use_gpu else None)
     run_config = RunConfig(
-        name=cfg.run_name, storage_path=str(output),
+        name=cfg.run_name, **checkpoint_storage(cfg, output),
         failure_config=FailureConfig(max_failures=cfg.max_failures),
         checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints))
     trainer = TorchTrainer(

@@ -10,6 +10,7 @@ from typing import Any
 from huatuo_ray import models
 from huatuo_ray.errors import Incomplete
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import is_remote
 from huatuo_ray.job import LLM_CACHE, Ask, Context, Plan, Step
 from huatuo_ray.llm.backends import model_identity
 from huatuo_ray.llm.server import SERVER_RECORD
@@ -109,6 +110,14 @@ class UnifyStep(Step):
             return [f"generation by the endpoint {llm.endpoint.base_url} ({llm.endpoint.model}): "
                     f"{endpoint_status(llm.endpoint.base_url)}"]
         return []
+
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        backend = ctx.recipe.llm.backend
+        if backend != "endpoint" and is_remote(ctx.output):  # the request cache alone may be anywhere
+            return (f"llm.backend = {backend} keeps its server log and record (local) or its request "
+                    "rounds (vllm_engine) in the step's folder, on local disk only; llm.backend = endpoint works "
+                    "with an object store")
+        return None
 
     # the request cache: a redone unification never pays twice for a request; the local server's record: a
     # server a killed run left behind is still found and stopped

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 from huatuo_ray.errors import LedgerError
 from huatuo_ray.io.atomic import atomic_path, write_json_atomic
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import arrow_source, location, rmtree
 from huatuo_ray.job import counts
 from huatuo_ray.ledger import Ledger
 from huatuo_ray.names import qualified_id
@@ -122,9 +124,10 @@ def finish_unify(out_dir: OutputDir, unit_ids: list[str], started: float, done_b
 def sample_pairs(release_jsonl: Path, n: int = 5) -> list[dict]:
     """The first ``n`` pairs of the release as they came out: id, question, answer, deviation score and kind."""
     out: list[dict] = []
+    release_jsonl = location(release_jsonl)
     if not release_jsonl.exists():
         return out
-    with open(release_jsonl, encoding="utf-8") as fh:
+    with io.TextIOWrapper(release_jsonl.open("rb"), encoding="utf-8") as fh:
         for line in fh:
             if len(out) >= n:
                 break
@@ -145,10 +148,8 @@ def write_release(out_dir: OutputDir, unit_ids: list[str]) -> dict[str, Any]:
     (the sampler's sources: one per source type). Memory: one batch, plus a 16-byte digest per pair for the
     check that no id repeats (160 MB for 10M pairs); a repeat fails, naming the id and its units.
     """
-    import shutil
-
     rel = out_dir.root / "release"
-    shutil.rmtree(rel / "by_type", ignore_errors=True)
+    rmtree(rel / "by_type")
     digests: list[np.ndarray] = []
     by_type: Counter = Counter()
     with atomic_path(rel / "huatuogpt2.parquet") as tmp_pq, atomic_path(rel / "huatuogpt2.jsonl") as tmp_js, \
@@ -207,7 +208,7 @@ class _ByType:
 
 def _release_batches(path: Path):
     """A unit's kept rows as release rows, one bounded record batch at a time."""
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(arrow_source(path))
     for batch in pf.iter_batches(batch_size=RELEASE_BATCH_ROWS, columns=list(RELEASE_COLUMNS)):
         yield release_table(pa.Table.from_batches([batch]))
 
@@ -272,6 +273,7 @@ def _plot(hist: Counter, plots: Path) -> list[str]:
     ax.set_ylabel("answers")
     fig.tight_layout()
     path = plots / "deviation.png"
-    fig.savefig(path, dpi=100)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return [str(path.relative_to(plots.parent))]

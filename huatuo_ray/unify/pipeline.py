@@ -29,6 +29,7 @@ import ray
 from huatuo_ray import metrics
 from huatuo_ray.errors import InputError, SetupError
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import arrow_source, location, read_parquet, rmtree
 from huatuo_ray.job import LLM_CACHE
 from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.llm.backends import cache_identity, model_name, open_backend
@@ -83,7 +84,7 @@ class UnifyWorker:
     def __init__(self, unify_json: str, endpoint_json: str | None, cache_dir: str, curated: str, output: str,
                  model: str, identity: str, replay_json: str | None = None, api_key: Secret | None = None):
         self.cfg = UnifyConfig.model_validate_json(unify_json)
-        self.cache_dir, self.curated, self.out = cache_dir, Path(curated), OutputDir(output)
+        self.cache_dir, self.curated, self.out = cache_dir, location(curated), OutputDir(output)
         self.model, self.identity = model, identity
         self._api_key = api_key
         self.replay = json.loads(replay_json) if replay_json else None
@@ -113,7 +114,7 @@ class UnifyWorker:
         t0 = time.perf_counter()
         self.out.marker(unit_id).unlink(missing_ok=True)  # a re-processed unit is pending until committed again
         path = self.curated / "kept" / f"{unit_id}.parquet"
-        segments = pq.read_table(path).to_pylist() if path.exists() else []
+        segments = read_parquet(path).to_pylist() if path.exists() else []
         langs = self.cfg.source_languages
         other_lang = [s for s in segments if langs is not None and s.get("language") not in langs]
         segments = [s for s in segments if langs is None or s.get("language") in langs]
@@ -179,9 +180,9 @@ def segment_budgets(curated: Path, unit_ids: list[str], max_segments: int | None
         if not path.exists():
             n = 0
         elif languages is None:
-            n = pq.ParquetFile(path).metadata.num_rows
+            n = pq.ParquetFile(arrow_source(path)).metadata.num_rows
         else:
-            n = sum(lang in languages for lang in pq.read_table(path, columns=["language"]).column(0).to_pylist())
+            n = sum(lang in languages for lang in read_parquet(path, columns=["language"]).column(0).to_pylist())
         budgets[u] = min(n, left)
         left -= budgets[u]
     return {u: budgets[u] for u in unit_ids}
@@ -212,14 +213,12 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
         print(result.stats["pairs"], "pairs in", result.output / "release" / "huatuogpt2.jsonl")
     """
     started = time.time()
-    curated, output = Path(curated), Path(output)
+    curated, output = location(curated), location(output)
     unit_ids = input_units(curated)
     out = OutputDir(output)
     if overwrite:
-        import shutil
-
         out.clear()
-        shutil.rmtree(output / "release", ignore_errors=True)
+        rmtree(output / "release")
     done_before = out.open(unit_ids)
     pending = pending_units(out, unit_ids, recipe.unify.retry_errors)
     log.info("unify: %d units, %d done before, %d to run (model %s)", len(unit_ids), done_before, len(pending),

@@ -192,7 +192,7 @@ class FailingFile:
 def test_an_io_error_partway_fails_the_unit_instead_of_committing_it(tmp_path, monkeypatch):
     p = tmp_path / "x.jsonl"
     p.write_bytes(DATA[:10000])
-    monkeypatch.setattr(readers, "open", lambda path, mode="r", *a, **k: FailingFile(path, 5), raising=False)
+    monkeypatch.setattr(readers, "open_input", lambda path: FailingFile(path, 5))  # how readers open a file
     with pytest.raises(InputReadError, match=r"s: reading x.jsonl failed: \[Errno 5\] Input/output error"):
         read(p)
 

@@ -7,27 +7,26 @@ near duplicates carry ``duplicate_of`` (the kept row's id), ``dedup_similarity``
 
 from __future__ import annotations
 
-import glob
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from huatuo_ray.curate.dedup.config import NAME
 from huatuo_ray.curate.dedup.layout import WORK
 from huatuo_ray.curate.histograms import Histograms
 from huatuo_ray.io.atomic import write_parquet_atomic
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import load_npy, location, read_parquet
 from huatuo_ray.ledger import Ledger
 
 
 def _drops(work: Path, unit_id: str) -> dict[int, dict]:
     """The unit's near duplicates found by every bucket, by row."""
-    files = sorted(glob.glob(str(work / "drops" / unit_id / "*.parquet")))
-    rows = pa.concat_tables([pq.read_table(f) for f in files]).to_pylist() if files else []
+    files = sorted(str(f) for f in (work / "drops" / unit_id).glob("*.parquet"))
+    rows = pa.concat_tables([read_parquet(f) for f in files]).to_pylist() if files else []
     return {d["row"]: d for d in rows}
 
 
@@ -53,7 +52,7 @@ def _write(out: OutputDir, kind: str, unit_id: str, table: pa.Table | None) -> N
 
 def _read(pre: OutputDir, kind: str, unit_id: str) -> pa.Table | None:
     path = pre.path(kind, unit_id)
-    return pq.read_table(path) if path.exists() else None
+    return read_parquet(path) if path.exists() else None
 
 
 def apply_unit(unit_id: str, pre_root: str, out_root: str, threshold: float, keep_dropped_text: bool,
@@ -61,7 +60,7 @@ def apply_unit(unit_id: str, pre_root: str, out_root: str, threshold: float, kee
     """Write the unit's final kept / dropped / quarantined files and marker; ``seconds``: its share of dedup so far."""
     t0 = time.perf_counter()
     pre, out = OutputDir(pre_root), OutputDir(out_root)
-    work = Path(out_root) / WORK
+    work = location(out_root) / WORK
     marker = json.loads(pre.marker(unit_id).read_text(encoding="utf-8"))
     kept = _read(pre, "kept", unit_id)
     kept = pa.table({}) if kept is None else kept
@@ -71,7 +70,7 @@ def apply_unit(unit_id: str, pre_root: str, out_root: str, threshold: float, kee
     is_dup[list(by_row)] = True
     if n:
         kept = kept.append_column("embedding_row", pa.array(np.arange(n), pa.int64()))
-        kept = kept.append_column("dedup_cluster", pa.array(np.load(work / "assign" / f"{unit_id}.npy"), pa.int64()))
+        kept = kept.append_column("dedup_cluster", pa.array(load_npy(work / "assign" / f"{unit_id}.npy"), pa.int64()))
         final_kept, dups = kept.filter(pa.array(~is_dup)), kept.filter(pa.array(is_dup))
     else:
         final_kept, dups = kept, kept

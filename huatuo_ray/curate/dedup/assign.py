@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from huatuo_ray.curate.dedup.kmeans import nearest_centroid
 from huatuo_ray.curate.dedup.layout import WORK, emb_path
@@ -17,15 +15,16 @@ from huatuo_ray.io.atomic import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from huatuo_ray.io.storage import load_npy, location, read_parquet
 
 
 def shard_unit(unit_id: str, pre_root: str, out_root: str, centroids: np.ndarray, buckets: int, gpu: bool) -> float:
     """Write ``_dedup/assign/<unit>.npy`` and the unit's bucket shards, then its ``sharded`` marker; returns seconds."""
     t0 = time.perf_counter()
-    out, work = Path(out_root), Path(out_root) / WORK
-    emb = np.load(emb_path(out, unit_id))
-    kept = Path(pre_root) / "kept" / f"{unit_id}.parquet"
-    table = pq.read_table(kept, columns=["id", "text"]) if kept.exists() else pa.table({"id": [], "text": []})
+    out, work = location(out_root), location(out_root) / WORK
+    emb = load_npy(emb_path(out, unit_id))
+    kept = location(pre_root) / "kept" / f"{unit_id}.parquet"
+    table = read_parquet(kept, columns=["id", "text"]) if kept.exists() else pa.table({"id": [], "text": []})
     if table.num_rows != len(emb):
         raise LedgerError(f"unit {unit_id}: {table.num_rows} kept rows but {len(emb)} embeddings")
     cluster = nearest_centroid(emb, centroids, gpu)

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import ray
 
 from huatuo_ray.curate.dedup.config import (
@@ -27,6 +26,7 @@ from huatuo_ray.curate.dedup.config import (
 from huatuo_ray.curate.dedup.layout import EMBEDDINGS, emb_done, emb_path
 from huatuo_ray.curate.spec import StageRuntime
 from huatuo_ray.io.atomic import save_npy_atomic, write_json_atomic
+from huatuo_ray.io.storage import location, read_parquet
 from huatuo_ray.models import locate
 
 
@@ -72,7 +72,7 @@ class _Embedder:
 
         torch.set_num_threads(max(1, threads))
         self.cfg = DedupConfig.model_validate_json(cfg_json)
-        self.pre_root, self.out_root = Path(pre_root), Path(out_root)
+        self.pre_root, self.out_root = location(pre_root), location(out_root)
         self.model = load_model(self.cfg)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -80,7 +80,7 @@ class _Embedder:
         for unit_id in batch["unit_id"]:
             t0 = time.perf_counter()
             kept = self.pre_root / "kept" / f"{unit_id}.parquet"
-            texts = pq.read_table(kept, columns=["text"]).column("text").to_pylist() if kept.exists() else []
+            texts = read_parquet(kept, columns=["text"]).column("text").to_pylist() if kept.exists() else []
             emb = encode(self.model, texts, self.cfg)
             final = emb_path(self.out_root, unit_id)
             save_npy_atomic(emb, final)

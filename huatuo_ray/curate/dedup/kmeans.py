@@ -14,6 +14,7 @@ import numpy as np
 
 from huatuo_ray.curate.dedup.config import DedupConfig
 from huatuo_ray.errors import SetupError
+from huatuo_ray.io.storage import load_npy
 
 
 def plan_clusters(rows: int, cfg: DedupConfig, cpus: int) -> dict[str, int]:
@@ -26,7 +27,7 @@ def plan_clusters(rows: int, cfg: DedupConfig, cpus: int) -> dict[str, int]:
 
 def sample_unit(path: str, unit_id: str, fraction: float, seed: int) -> np.ndarray:
     """A seeded ``fraction`` of one unit's embeddings (the same rows on every run)."""
-    emb = np.load(path, mmap_mode="r")
+    emb = load_npy(path, mmap=True)
     rng = np.random.default_rng([seed, zlib.crc32(unit_id.encode())])
     return np.array(emb[rng.random(len(emb)) < fraction], dtype=np.float32)
 

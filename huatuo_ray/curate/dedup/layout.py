@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+
+from huatuo_ray.io.storage import location, rmtree
 
 PRE_DEDUP = "_pre_dedup"
 WORK = "_dedup"
@@ -21,7 +22,7 @@ WORK_FOLDERS = ("shards", "drops", "assign", "buckets", "sharded")
 
 
 def emb_path(root: Path, unit_id: str) -> Path:
-    return Path(root) / EMBEDDINGS / f"{unit_id}.npy"
+    return location(root) / EMBEDDINGS / f"{unit_id}.npy"
 
 
 def emb_done(root: Path, unit_id: str) -> bool:
@@ -31,4 +32,4 @@ def emb_done(root: Path, unit_id: str) -> bool:
 def remove_state(root: Path) -> None:
     """Forget every dedup intermediate of an output directory (for --overwrite)."""
     for name in (PRE_DEDUP, WORK, EMBEDDINGS):
-        shutil.rmtree(Path(root) / name, ignore_errors=True)
+        rmtree(location(root) / name)

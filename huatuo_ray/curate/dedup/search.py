@@ -10,17 +10,15 @@ result does not depend on input order, worker count or bucket layout.
 
 from __future__ import annotations
 
-import glob
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from huatuo_ray.curate.dedup.layout import WORK
 from huatuo_ray.io.atomic import write_json_atomic, write_parquet_atomic
+from huatuo_ray.io.storage import location, read_parquet
 
 _BLOCK_CELLS = 1 << 24  # similarity cells per block: 64 MB of float32, whatever the cluster size
 
@@ -74,11 +72,11 @@ def greedy_near_duplicates(emb: np.ndarray, order: np.ndarray, threshold: float)
 def search_bucket(bucket: int, out_root: str, threshold: float) -> dict:
     """Apply the keep rule to every cluster of one bucket; write its drops per unit, then the bucket's marker."""
     t0 = time.perf_counter()
-    work = Path(out_root) / WORK
-    files = sorted(glob.glob(str(work / "shards" / f"b{bucket}" / "*.parquet")))
+    work = location(out_root) / WORK
+    files = sorted(str(f) for f in (work / "shards" / f"b{bucket}").glob("*.parquet"))
     marker = {"bucket": bucket, "rows": 0, "clusters": 0, "dropped": 0, "cluster_sizes": [], "similarity_bins": [0] * 100}
     if files:
-        t = pa.concat_tables([pq.read_table(f) for f in files])
+        t = pa.concat_tables([read_parquet(f) for f in files])
         units, rows, ids = t.column("unit").to_pylist(), t.column("row").to_numpy(), t.column("id").to_pylist()
         lengths, clusters = t.column("length").to_numpy(), t.column("cluster").to_numpy()
         emb = t.column("emb").combine_chunks().flatten().to_numpy().reshape(t.num_rows, -1)

@@ -42,6 +42,7 @@ from huatuo_ray.curate.dedup.search import search_bucket
 from huatuo_ray.curate.dedup.summary import summarize
 from huatuo_ray.io.atomic import save_npy_atomic, write_json_atomic
 from huatuo_ray.io.output import OutputDir
+from huatuo_ray.io.storage import load_npy
 
 if TYPE_CHECKING:
     from huatuo_ray.curate.config import CurateConfig
@@ -97,7 +98,7 @@ class SemanticDedup(GlobalStage):
         timings["kmeans"] = time.time() - t
         t = time.time()
         if plan["k"]:
-            centroids_ref = ray.put(np.load(work / "centroids.npy"))
+            centroids_ref = ray.put(load_npy(work / "centroids.npy"))
             shard_task = ray.remote(shard_unit).options(**opts)
             _wait_all([shard_task.remote(u, str(staged.root), str(out.root), centroids_ref, plan["buckets"],
                                          cfg.faiss_gpu)
@@ -142,6 +143,6 @@ class SemanticDedup(GlobalStage):
                            for u in units], "k-means sample units")
         sample = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
         if len(sample) == 0:  # tiny corpus: the sample missed every row
-            sample = np.concatenate([np.load(emb_path(root, u)) for u in units])
+            sample = np.concatenate([load_npy(emb_path(root, u)) for u in units])
         centroids = ray.get(ray.remote(train_kmeans).options(**opts).remote(sample, plan["k"], self.config))
         save_npy_atomic(centroids, centroids_path)
