@@ -37,6 +37,10 @@ PARTS = "_parts"
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
     """Arrow table from dicts whose keys may differ (union of keys, first-seen order, missing -> null)."""
+    if rows:
+        first = rows[0].keys()
+        if all(r.keys() == first for r in rows):  # the usual case: one key set, the first row's order
+            return pa.Table.from_pylist(rows)  # (it takes the first row's keys: right only when all agree)
     keys: dict[str, None] = {}
     for r in rows:
         for k in r:

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 import pyarrow.parquet as pq
 
 from huatuo_ray.errors import InputReadError
+from huatuo_ray.io import jsonl_fast
 from huatuo_ray.io.compressed import CHUNK, DAMAGE, Stream, is_io_error
 from huatuo_ray.io.language import detect_language
 from huatuo_ray.io.units import WorkUnit
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark at the start of a file is not part of its first record
 PARQUET_BATCH_BYTES = 8 << 20  # Parquet is decoded in record batches of about this many (uncompressed) bytes
 _DECODER = json.JSONDecoder()
+FAST_JSON = True  # JSONL lines go through orjson where it gives the same value (False: json.loads for every line)
 
 RESERVED = ("id", "text", "source", "source_type", "language", "path", "meta", "conversations")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -58,6 +60,9 @@ class _Reader:
         self.max_record_bytes, self.excerpt_chars = max_record_bytes, excerpt_chars
         self.part_bytes = part_bytes  # 0: the whole unit is one part
         self.result = ReadResult()
+        tf = source.text_field
+        self._tf = [tf] if isinstance(tf, str) else list(tf)
+        self._not_meta = frozenset((*RESERVED, source.id_field, *self._tf))  # keys not kept in meta
         self._bytes = 0  # raw bytes of the records in the current part
         self._parts = 0  # parts yielded so far
 
@@ -90,8 +95,10 @@ class _Reader:
             }
         )
 
-    def record(self, obj: Any, fallback_id: str, raw_size: int, extra_text: str | None = None) -> None:
-        """Validate one parsed record and emit a document or a quarantine entry."""
+    def record(self, obj: Any, fallback_id: str, raw_size: int, extra_text: str | None = None,
+               unicode_checked: bool = False) -> None:
+        """Validate one parsed record and emit a document or a quarantine entry (``unicode_checked``: the parser
+        returns no string with a lone surrogate, e.g. orjson, so only the id is checked for one)."""
         if not isinstance(obj, dict):
             self.quarantine(fallback_id, f"record is a JSON {type(obj).__name__}, expected an object", _short(obj))
             return
@@ -109,7 +116,7 @@ class _Reader:
         if problem:
             self.quarantine(rid, problem, _short(obj))
             return
-        if _SURROGATE.search(text) or _SURROGATE.search(rid):
+        if (not unicode_checked and _SURROGATE.search(text)) or _SURROGATE.search(rid):
             self.quarantine(rid, "text contains invalid Unicode (unpaired surrogate)", text)
             return
         if not text.strip():
@@ -126,7 +133,7 @@ class _Reader:
             "language": language,
             "path": self.unit.relpath,
         }
-        rest = {k: v for k, v in obj.items() if k not in RESERVED and k != self.source.id_field and k not in self._text_fields()}
+        rest = {k: v for k, v in obj.items() if k not in self._not_meta}
         doc["meta"] = json.dumps(rest, ensure_ascii=True, default=str) if rest else ""
         if "conversations" in obj:
             bad = _not_json(obj["conversations"])
@@ -139,8 +146,7 @@ class _Reader:
         self.result.docs.append(doc)
 
     def _text_fields(self) -> list[str]:
-        tf = self.source.text_field
-        return [tf] if isinstance(tf, str) else list(tf)
+        return self._tf
 
     def _text_of(self, obj: dict) -> tuple[str, str | None]:
         fields = self._text_fields()
@@ -258,6 +264,11 @@ class _Reader:
         if len(raw) > self.max_record_bytes:
             self.quarantine(rid, f"record of {len(raw)} bytes exceeds max_record_bytes={self.max_record_bytes}", raw)
             return
+        if FAST_JSON:
+            obj = jsonl_fast.loads(raw)  # orjson, for the lines where it gives what json gives (io/jsonl_fast.py)
+            if obj is not jsonl_fast.SLOW:
+                self.record(obj, rid, len(raw), unicode_checked=True)
+                return
         text = self._decode(raw, rid)
         if text is None:
             return
