@@ -114,7 +114,7 @@ def _scan_worker(lo: int, hi: int, barrier, out) -> None:
     scorer, automata, texts, langs = _SCAN["scorer"], _SCAN["automata"], _SCAN["texts"], _SCAN["langs"]
     n_base = len(texts)
     barrier.wait()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     matches = 0
     for i in range(lo, hi):
         k = i % n_base
@@ -124,7 +124,7 @@ def _scan_worker(lo: int, hi: int, barrier, out) -> None:
         units = scorer.units(texts[k], lang)
         for _ in automata[lang].iter(units):
             matches += 1
-    out.put((time.perf_counter() - t0, matches, os.getpid()))
+    out.put((time.perf_counter() - t0, matches, time.process_time() - c0))
 
 
 def bare_scan(base: list[str], records: int, cores: int) -> dict:
@@ -148,7 +148,7 @@ def bare_scan(base: list[str], records: int, cores: int) -> dict:
     for p in procs:
         p.join()
     return {"seconds": max(r[0] for r in results), "per_process_s": sorted(round(r[0], 2) for r in results),
-            "matches": sum(r[1] for r in results), "processes": cores,
+            "matches": sum(r[1] for r in results), "processes": cores, "cpu_s": sum(r[2] for r in results),
             "skipped_no_lexicon": sum(1 for i in range(len(base)) if langs[i] is None)}
 
 
@@ -172,11 +172,13 @@ class Sampler(threading.Thread):
                 break
             for p in procs:
                 try:
-                    rss = p.memory_info().rss
-                    e = self.peak.setdefault(p.pid, {"kind": "", "rss": 0})
+                    with p.oneshot():
+                        rss, cpu = p.memory_info().rss, p.cpu_times()
+                    e = self.peak.setdefault(p.pid, {"kind": "", "rss": 0, "cpu": 0.0})
                     if e["kind"] in ("", "ray worker (idle)"):
                         e["kind"] = _kind(p, self.root)
                     e["rss"] = max(e["rss"], rss)
+                    e["cpu"] = max(e["cpu"], cpu.user + cpu.system)  # the last look (CPU time only grows)
                 except psutil.Error:
                     continue
             self.stop.wait(self.every)
@@ -215,7 +217,11 @@ def run_job(inp: Path, out: Path, cores: int, extra: list[str]) -> dict:
     stats = json.loads(stats_path.read_text(encoding="utf-8"))
     workers = [e["rss"] for e in sampler.peak.values() if e["kind"].startswith("ray worker")]
     driver = [e["rss"] for e in sampler.peak.values() if e["kind"] == "driver"]
-    return {"wall_s": stats_path.stat().st_mtime - t0, "exit_s": exit_s, "stats": stats,
+    cpu: dict[str, float] = {}
+    for e in sampler.peak.values():
+        k = e["kind"].replace(" (idle)", "")
+        cpu[k] = cpu.get(k, 0.0) + e["cpu"]
+    return {"wall_s": stats_path.stat().st_mtime - t0, "exit_s": exit_s, "stats": stats, "cpu_s": cpu,
             "peak_worker_rss_mib": max(workers) / MiB if workers else 0.0,
             "driver_rss_mib": max(driver) / MiB if driver else 0.0, "command": " ".join(cmd)}
 
@@ -276,6 +282,11 @@ def one_size(gb: float, args, base: list[str]) -> dict:
     print(f"whole job: {job['wall_s']:.1f} s to stats.json ({job['exit_s']:.1f} s to exit), {mb / job['wall_s']:.1f} "
           f"MB/s, ratio {ratio:.3f}, peak worker RSS {job['peak_worker_rss_mib']:.0f} MiB, driver "
           f"{job['driver_rss_mib']:.0f} MiB   [load {l1} -> {l2}]", flush=True)
+    cpu = job["cpu_s"]
+    print(f"  CPU seconds: bare {bare['cpu_s']:.1f}; job {sum(cpu.values()):.1f} ("
+          + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+          + f"): CPU ratio {bare['cpu_s'] / sum(cpu.values()):.3f} (less sensitive to other load than the wall ratio)",
+          flush=True)
     print(f"  records {led['records']:,}, kept rows {led['kept_rows']:,}, units {stats['units']['total']}; "
           f"worker seconds per GB: " + ", ".join(f"{k} {v / (mb / 1e3):.1f}" for k, v in secs.items())
           + f"; busy {busy / (job['wall_s'] * args.cores):.0%} of {args.cores} cores x wall", flush=True)
@@ -286,7 +297,7 @@ def one_size(gb: float, args, base: list[str]) -> dict:
     else:
         shutil.rmtree(work / "out", ignore_errors=True)
     return {"gb": gb, "input": inp, "bare": bare, "job": {k: v for k, v in job.items() if k != "stats"},
-            "ratio": ratio, "mb_per_s": mb / job["wall_s"], "bare_mb_per_s": mb / bare["seconds"],
+            "ratio": ratio, "cpu_ratio": bare["cpu_s"] / sum(cpu.values()), "mb_per_s": mb / job["wall_s"], "bare_mb_per_s": mb / bare["seconds"],
             "worker_seconds": secs, "ledger": {k: led[k] for k in ("records", "kept_rows", "input_chars") if k in led},
             "units": stats["units"], "load": {"before": l0, "after_bare": l1, "after_job": l2}}
 
@@ -308,12 +319,13 @@ def main() -> None:
     print(f"load average at start (1/5/15 min): {load()}", flush=True)
     base = paragraphs()
     rows = [one_size(gb, args, base) for gb in args.gb]
-    print(f"\n{'GB':>5s} {'records':>10s} {'bare s':>7s} {'job s':>7s} {'MB/s':>6s} {'ratio':>6s} {'s/GB':>6s} "
-          f"{'worker RSS':>11s} {'driver RSS':>11s}  load before -> after")
+    print(f"\n{'GB':>5s} {'records':>10s} {'bare s':>7s} {'job s':>7s} {'MB/s':>6s} {'ratio':>6s} {'CPU r.':>6s} "
+          f"{'s/GB':>6s} {'worker RSS':>11s} {'driver RSS':>11s}  load before -> after")
     first = rows[0]
     for r in rows:
         print(f"{r['gb']:5g} {r['input']['records']:10,d} {r['bare']['seconds']:7.1f} {r['job']['wall_s']:7.1f} "
-              f"{r['mb_per_s']:6.1f} {r['ratio']:6.3f} {r['job']['wall_s'] / (r['input']['bytes'] / 1e9):6.1f} "
+              f"{r['mb_per_s']:6.1f} {r['ratio']:6.3f} {r['cpu_ratio']:6.3f} "
+              f"{r['job']['wall_s'] / (r['input']['bytes'] / 1e9):6.1f} "
               f"{r['job']['peak_worker_rss_mib']:7.0f} MiB {r['job']['driver_rss_mib']:7.0f} MiB  "
               f"{r['load']['before']} -> {r['load']['after_job']}")
     if len(rows) > 1:
