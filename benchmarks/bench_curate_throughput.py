@@ -175,7 +175,7 @@ class Sampler(threading.Thread):
                     with p.oneshot():
                         rss, cpu = p.memory_info().rss, p.cpu_times()
                     e = self.peak.setdefault(p.pid, {"kind": "", "rss": 0, "cpu": 0.0})
-                    if e["kind"] in ("", "ray worker (idle)"):
+                    if e["kind"] != "ray worker":  # a process's title changes (a worker starts as a fork)
                         e["kind"] = _kind(p, self.root)
                     e["rss"] = max(e["rss"], rss)
                     e["cpu"] = max(e["cpu"], cpu.user + cpu.system)  # the last look (CPU time only grows)
