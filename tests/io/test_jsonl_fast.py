@@ -7,7 +7,6 @@ generated ones), and the whole reader with the fast path on and off over files o
 
 import gzip
 import json
-import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
