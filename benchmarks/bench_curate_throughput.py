@@ -230,9 +230,10 @@ def run_job(inp: Path, out: Path, cores: int, extra: list[str]) -> dict:
 
 
 def machine() -> dict:
-    import ahocorasick
     import pyarrow
     import ray
+
+    import huatuo_ray
 
     try:
         import orjson
@@ -244,17 +245,28 @@ def machine() -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    code = Path(huatuo_ray.__file__).resolve().parents[1]  # the checkout whose package the job runs
     try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+        commit = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        dirty = bool(subprocess.run(["git", "-C", str(code), "status", "--porcelain", "--untracked-files=no"],
                                     capture_output=True, text=True).stdout.strip())
     except OSError:
         commit, dirty = "?", False
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "cpu": cpu, "cores": os.cpu_count(),
             "ram_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
             "ray": ray.__version__, "pyarrow": pyarrow.__version__, "orjson": orjson_v,
-            "pyahocorasick": getattr(ahocorasick, "__version__", "?"), "commit": commit + ("+dirty" if dirty else "")}
+            "pyahocorasick": _version("pyahocorasick"), "package": str(code),
+            "commit": commit + ("+dirty" if dirty else "")}
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
 
 
 def load() -> str:
