@@ -113,6 +113,13 @@ def read_units(batch: dict[str, np.ndarray], recipe_json: str, output: str) -> I
     for a reason outside the data (:class:`InputReadError`) fails the task: Ray retries it (``READ_RETRIES``),
     then the unit stays without a marker and the step ends incomplete, naming it.
     """
+    for unit, payload in _read_payloads(batch, recipe_json, output):
+        yield {"unit_id": np.array([unit.unit_id], dtype=object),
+               "payload": np.array([pickle.dumps(payload, protocol=5)], dtype=object)}
+
+
+def _read_payloads(batch: dict[str, np.ndarray], recipe_json: str, output: str) -> Iterator[tuple[WorkUnit, dict]]:
+    """The payload of each part of each unit of ``batch``, as :func:`read_units` yields them (unpickled)."""
     recipe = _recipe(recipe_json)
     sources = {s.name: s for s in recipe.sources}
     cfg = recipe.curate
@@ -128,25 +135,24 @@ def read_units(batch: dict[str, np.ndarray], recipe_json: str, output: str) -> I
                 note_failure(output, unit.unit_id, "read", e)
                 raise
             if res is not None:  # a part is yielded once it is known whether another follows
-                yield _payload(unit, output, res, k, nxt is None, seconds)
+                yield unit, _payload(unit, output, res, k, nxt is None, seconds)
+                res = None  # the caller holds the part; this frame does not keep it alive while reading the next
                 k += 1
             if nxt is None:
                 break
             res, seconds = nxt, time.perf_counter() - t0
 
 
-def _payload(unit: WorkUnit, output: str, res, part: int, last: bool, seconds: float) -> dict[str, np.ndarray]:
+def _payload(unit: WorkUnit, output: str, res, part: int, last: bool, seconds: float) -> dict:
     ledger = Ledger(
         records=res.records,
         blank_lines=res.blank_lines,
         quarantined=Counter(reason_key(q["reason"]) for q in res.quarantined),
         input_chars=sum(len(d["text"]) for d in res.docs),
     )
-    payload = {"unit": unit.to_dict(), "output": output, "part": part, "last": last, "docs": res.docs,
-               "dropped": [], "quarantined": res.quarantined, "ledger": ledger.to_dict(),
-               "hist": Histograms().to_dict(), "seconds": {"read": seconds}}
-    return {"unit_id": np.array([unit.unit_id], dtype=object),
-            "payload": np.array([pickle.dumps(payload, protocol=5)], dtype=object)}
+    return {"unit": unit.to_dict(), "output": output, "part": part, "last": last, "docs": res.docs,
+            "dropped": [], "quarantined": res.quarantined, "ledger": ledger.to_dict(),
+            "hist": Histograms().to_dict(), "seconds": {"read": seconds}}
 
 
 def apply_stage(
@@ -157,41 +163,51 @@ def apply_stage(
     The unit's ``seconds[name]`` is the operator's whole cost for it: (de)serialising the payload,
     the stage itself, bookkeeping, and the stage's one-time setup if this call built it.
     """
-    t_setup = time.perf_counter()
-    fresh = _stage.cache_info().currsize
-    stage = _stage(name, curate_json, state_ref)
-    setup = time.perf_counter() - t_setup if _stage.cache_info().currsize > fresh else 0.0
+    stage, setup = _timed_stage(name, curate_json, state_ref)
     out = []
     for raw in batch["payload"]:
         t0 = time.perf_counter()
         p = pickle.loads(raw)
-        docs = p["docs"]
-        try:
-            res = stage.process(docs)
-        except Exception as e:
-            note_failure(p["output"], WorkUnit(**p["unit"]).unit_id, name, e)
-            raise
-        if res.kept_inputs + len(res.dropped) != len(docs):
-            raise LedgerError(
-                f"stage {name} on unit {WorkUnit(**p['unit']).unit_id}: {len(docs)} in != "
-                f"{res.kept_inputs} kept + {len(res.dropped)} dropped"
-            )
-        undeclared = set(res.counters) - set(spec(name).counters)
-        if undeclared:
-            raise LedgerError(f"stage {name} reports counters its spec does not declare: {sorted(undeclared)}")
-        for d in res.dropped:
-            d["stage"] = name
-        ledger = Ledger.from_dict(p["ledger"])
-        ledger.record(name, len(docs), res.kept_inputs, len(res.kept),
-                      [d.get("reason") or "dropped" for d in res.dropped], res.counters)
-        hist = Histograms.from_dict(p["hist"])
-        hist.observe_stage(name, res.kept, res.dropped)
-        p.update(docs=res.kept, ledger=ledger.to_dict(), hist=hist.to_dict())
-        p["dropped"].extend(res.dropped)
+        _apply(p, name, stage)
         p["seconds"][name] = setup + time.perf_counter() - t0
         setup = 0.0
         out.append(pickle.dumps(p, protocol=5))
     return {"unit_id": batch["unit_id"], "payload": np.array(out, dtype=object)}
+
+
+def _timed_stage(name: str, curate_json: str, state_ref: ray.ObjectRef | None):
+    """The worker's stage, and the seconds its setup took if this call built it (else 0)."""
+    t_setup = time.perf_counter()
+    fresh = _stage.cache_info().currsize
+    stage = _stage(name, curate_json, state_ref)
+    return stage, (time.perf_counter() - t_setup if _stage.cache_info().currsize > fresh else 0.0)
+
+
+def _apply(p: dict, name: str, stage) -> None:
+    """Run one stage over a payload's documents, in place: kept documents, dropped rows, ledger, histograms."""
+    docs = p["docs"]
+    try:
+        res = stage.process(docs)
+    except Exception as e:
+        note_failure(p["output"], WorkUnit(**p["unit"]).unit_id, name, e)
+        raise
+    if res.kept_inputs + len(res.dropped) != len(docs):
+        raise LedgerError(
+            f"stage {name} on unit {WorkUnit(**p['unit']).unit_id}: {len(docs)} in != "
+            f"{res.kept_inputs} kept + {len(res.dropped)} dropped"
+        )
+    undeclared = set(res.counters) - set(spec(name).counters)
+    if undeclared:
+        raise LedgerError(f"stage {name} reports counters its spec does not declare: {sorted(undeclared)}")
+    for d in res.dropped:
+        d["stage"] = name
+    ledger = Ledger.from_dict(p["ledger"])
+    ledger.record(name, len(docs), res.kept_inputs, len(res.kept),
+                  [d.get("reason") or "dropped" for d in res.dropped], res.counters)
+    hist = Histograms.from_dict(p["hist"])
+    hist.observe_stage(name, res.kept, res.dropped)
+    p.update(docs=res.kept, ledger=ledger.to_dict(), hist=hist.to_dict())
+    p["dropped"].extend(res.dropped)
 
 
 def write_units(batch: dict[str, np.ndarray], output: str, keep_dropped_text: bool) -> dict[str, np.ndarray]:
@@ -200,37 +216,67 @@ def write_units(batch: dict[str, np.ndarray], output: str, keep_dropped_text: bo
     A part of a unit of several parts is written under ``_parts/``; its row carries the part's ledger, and the
     driver commits the unit once every part is written (:mod:`huatuo_ray.curate.parts`)."""
     out_dir = OutputDir(output)
-    markers = []
-    for unit_id, raw in zip(batch["unit_id"], batch["payload"]):
-        p = pickle.loads(raw)
-        ledger = Ledger.from_dict(p["ledger"])
-        try:
-            ledger.check(f"unit {unit_id}")
-        except LedgerError as e:
-            note_failure(output, unit_id, "write", e)
-            raise
-        hist = Histograms.from_dict(p["hist"])
-        hist.observe_kept(p["docs"])
-        dropped = p["dropped"]
-        if not keep_dropped_text:
-            for d in dropped:
-                d.pop("text", None)
-        t0 = time.perf_counter()
-        rows = {"kept": p["docs"], "dropped": dropped, "quarantined": p["quarantined"]}
-        whole = p["part"] == 0 and p["last"]
-        if whole:
-            out_dir.write_rows(unit_id, rows)
-        else:
-            out_dir.write_part(unit_id, p["part"], rows)
-        seconds = {**p["seconds"], "write": time.perf_counter() - t0}
-        marker = {"unit": p["unit"], "unit_id": unit_id, "ledger": ledger.to_dict(), "hist": hist.to_dict(),
-                  "seconds": seconds}
-        if whole:
-            out_dir.write_marker(unit_id, marker)
-        else:
-            marker.update(part=p["part"], last=p["last"])
-        markers.append(json.dumps(marker))
+    markers = [_write(out_dir, unit_id, pickle.loads(raw), keep_dropped_text)
+               for unit_id, raw in zip(batch["unit_id"], batch["payload"])]
     return {"unit_id": batch["unit_id"], "marker": np.array(markers, dtype=object)}
+
+
+def _write(out_dir: OutputDir, unit_id: str, p: dict, keep_dropped_text: bool) -> str:
+    """Check a payload's ledger and write its rows (a whole unit and its marker, or one part); its marker row."""
+    output = str(out_dir.root)
+    ledger = Ledger.from_dict(p["ledger"])
+    try:
+        ledger.check(f"unit {unit_id}")
+    except LedgerError as e:
+        note_failure(output, unit_id, "write", e)
+        raise
+    hist = Histograms.from_dict(p["hist"])
+    hist.observe_kept(p["docs"])
+    dropped = p["dropped"]
+    if not keep_dropped_text:
+        for d in dropped:
+            d.pop("text", None)
+    t0 = time.perf_counter()
+    rows = {"kept": p["docs"], "dropped": dropped, "quarantined": p["quarantined"]}
+    whole = p["part"] == 0 and p["last"]
+    if whole:
+        out_dir.write_rows(unit_id, rows)
+    else:
+        out_dir.write_part(unit_id, p["part"], rows)
+    seconds = {**p["seconds"], "write": time.perf_counter() - t0}
+    marker = {"unit": p["unit"], "unit_id": unit_id, "ledger": ledger.to_dict(), "hist": hist.to_dict(),
+              "seconds": seconds}
+    if whole:
+        out_dir.write_marker(unit_id, marker)
+    else:
+        marker.update(part=p["part"], last=p["last"])
+    return json.dumps(marker)
+
+
+def curate_units(batch: dict[str, np.ndarray], recipe_json: str, output: str, stages: list[str], curate_json: str,
+                 states: dict[str, ray.ObjectRef], keep_dropped_text: bool) -> Iterator[dict[str, np.ndarray]]:
+    """Ray Data operator: :func:`read_units`, :func:`apply_stage` for each stage and :func:`write_units` in one.
+
+    Used when the reader, every stage and the writer run as Ray tasks with the same resources, which Ray Data
+    would fuse into one task anyway: each part goes from the reader through the stages to the writer as the
+    same Python objects, instead of being pickled and unpickled between operators. Seconds, ledgers, failure
+    notes and the rows written are those of the separate operators."""
+    out_dir = OutputDir(output)
+    for unit, p in _read_payloads(batch, recipe_json, output):
+        for name in stages:
+            stage, setup = _timed_stage(name, curate_json, states.get(name))
+            t0 = time.perf_counter()
+            _apply(p, name, stage)
+            p["seconds"][name] = setup + time.perf_counter() - t0
+        marker = _write(out_dir, unit.unit_id, p, keep_dropped_text)
+        del p
+        yield {"unit_id": np.array([unit.unit_id], dtype=object), "marker": np.array([marker], dtype=object)}
+
+
+def _fusable(curate: CurateConfig, stages: list[str]) -> bool:
+    """Whether the reader, the stages and the writer all run as tasks with the same resources (one operator)."""
+    runtimes = [curate.runtime(k) for k in ("read", *stages, "write")]
+    return all(not rt.actors for rt in runtimes) and len({json.dumps(rt.task_options()) for rt in runtimes}) == 1
 
 
 class _StageActor:
@@ -370,22 +416,14 @@ def _run_units(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], o
     ds = ray.data.from_items([{"unit": json.dumps(u.to_dict())} for u in pending], override_num_blocks=len(pending))
     for u in pending:  # a unit retried now has no reason to fail yet
         (out_dir.root / FAILED / f"{u.unit_id}.json").unlink(missing_ok=True)
-    ds = ds.map_batches(read_units, batch_size=1, batch_format="numpy",
-                        fn_kwargs={"recipe_json": recipe_json, "output": str(out_dir.root)},
-                        **_ray_args(curate.runtime("read")))
-    for name in run_stages:
-        args = _ray_args(curate.runtime(name))
-        if "compute" in args:
-            ds = ds.map_batches(_StageActor, batch_size=1, batch_format="numpy",
-                                fn_constructor_kwargs={"name": name, "curate_json": curate_json,
-                                                       "state_ref": states.get(name)}, **args)
-        else:
-            ds = ds.map_batches(apply_stage, batch_size=1, batch_format="numpy",
-                                fn_kwargs={"name": name, "curate_json": curate_json, "state_ref": states.get(name)},
-                                **args)
-    ds = ds.map_batches(write_units, batch_size=1, batch_format="numpy",
-                        fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": curate.keep_dropped_text},
-                        **_ray_args(curate.runtime("write")))
+    if _fusable(curate, run_stages):  # one operator: no pickling of the payload between stages
+        ds = ds.map_batches(curate_units, batch_size=1, batch_format="numpy",
+                            fn_kwargs={"recipe_json": recipe_json, "output": str(out_dir.root), "stages": run_stages,
+                                       "curate_json": curate_json, "states": states,
+                                       "keep_dropped_text": curate.keep_dropped_text},
+                            **_ray_args(curate.runtime("read")))
+    else:
+        ds = _separate_operators(ds, recipe_json, curate, curate_json, states, run_stages, out_dir)
     progress = _Progress(len(pending), every_s, all_units)
     tracker, commits = PartTracker(), []
     for row in ds.iter_rows():
@@ -404,6 +442,28 @@ def _run_units(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], o
             note_failure(out_dir.root, unit_id, "commit", e)
             log.error("curate: committing unit %s failed: %s", unit_id, e)
     progress.done()
+
+
+def _separate_operators(ds, recipe_json: str, curate: CurateConfig, curate_json: str,
+                        states: dict[str, ray.ObjectRef], run_stages: list[str], out_dir: OutputDir):
+    """The reader, each stage and the writer as operators of their own (a stage on an actor pool, or with
+    resources of its own); Ray Data fuses neighbours that are tasks with the same resources."""
+    ds = ds.map_batches(read_units, batch_size=1, batch_format="numpy",
+                        fn_kwargs={"recipe_json": recipe_json, "output": str(out_dir.root)},
+                        **_ray_args(curate.runtime("read")))
+    for name in run_stages:
+        args = _ray_args(curate.runtime(name))
+        if "compute" in args:
+            ds = ds.map_batches(_StageActor, batch_size=1, batch_format="numpy",
+                                fn_constructor_kwargs={"name": name, "curate_json": curate_json,
+                                                       "state_ref": states.get(name)}, **args)
+        else:
+            ds = ds.map_batches(apply_stage, batch_size=1, batch_format="numpy",
+                                fn_kwargs={"name": name, "curate_json": curate_json, "state_ref": states.get(name)},
+                                **args)
+    return ds.map_batches(write_units, batch_size=1, batch_format="numpy",
+                          fn_kwargs={"output": str(out_dir.root), "keep_dropped_text": curate.keep_dropped_text},
+                          **_ray_args(curate.runtime("write")))
 
 
 def failure_message(root: Path, failed: list[str], total: int, shown: int = 5) -> str:

@@ -3,8 +3,9 @@
 Every raw record ends as exactly one document or one quarantine entry; ``ReadResult.records``
 counts raw records (blank lines in JSONL are skipped and counted separately, they are not records).
 
-A unit is read as a stream of parts (:func:`read_parts`): JSONL and Parquet yield a part whenever the raw bytes of
-its records reach ``part_bytes``, so a unit of any size is held one part at a time; a JSONL line is read at most
+A unit is read as a stream of parts (:func:`read_parts`): JSONL, Parquet and text blocks yield a part whenever the
+raw bytes of its records reach ``part_bytes``, so a unit of any size is held one part at a time (a text record is
+held up to ``max_record_bytes``, see :mod:`huatuo_ray.io.text_stream`); a JSONL line is read at most
 ``max_record_bytes`` (+2 for the newline) at once, the rest of a longer line is skipped unread and the record
 quarantined with its length and byte offset. Parquet is read in batches of about :data:`PARQUET_BATCH_BYTES` (or ``part_bytes`` when smaller).
 
@@ -17,6 +18,7 @@ being committed with its unread records missing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -26,6 +28,7 @@ from typing import Any, BinaryIO, Callable, Iterator
 import pyarrow.parquet as pq
 
 from huatuo_ray.errors import InputReadError
+from huatuo_ray.io import jsonl_fast, text_stream
 from huatuo_ray.io.compressed import CHUNK, DAMAGE, Stream, is_io_error
 from huatuo_ray.io.language import detect_language
 from huatuo_ray.io.storage import arrow_source, open_input
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark at the start of a file is not part of its first record
 PARQUET_BATCH_BYTES = 8 << 20  # Parquet is decoded in record batches of about this many (uncompressed) bytes
 _DECODER = json.JSONDecoder()
+FAST_JSON = True  # JSONL lines go through orjson where it gives the same value (False: json.loads for every line)
 
 RESERVED = ("id", "text", "source", "source_type", "language", "path", "meta", "conversations")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -59,6 +63,9 @@ class _Reader:
         self.max_record_bytes, self.excerpt_chars = max_record_bytes, excerpt_chars
         self.part_bytes = part_bytes  # 0: the whole unit is one part
         self.result = ReadResult()
+        tf = source.text_field
+        self._tf = [tf] if isinstance(tf, str) else list(tf)
+        self._not_meta = frozenset((*RESERVED, source.id_field, *self._tf))  # keys not kept in meta
         self._bytes = 0  # raw bytes of the records in the current part
         self._parts = 0  # parts yielded so far
 
@@ -91,8 +98,10 @@ class _Reader:
             }
         )
 
-    def record(self, obj: Any, fallback_id: str, raw_size: int, extra_text: str | None = None) -> None:
-        """Validate one parsed record and emit a document or a quarantine entry."""
+    def record(self, obj: Any, fallback_id: str, raw_size: int, extra_text: str | None = None,
+               unicode_checked: bool = False) -> None:
+        """Validate one parsed record and emit a document or a quarantine entry (``unicode_checked``: the parser
+        returns no string with a lone surrogate, e.g. orjson, so only the id is checked for one)."""
         if not isinstance(obj, dict):
             self.quarantine(fallback_id, f"record is a JSON {type(obj).__name__}, expected an object", _short(obj))
             return
@@ -110,7 +119,7 @@ class _Reader:
         if problem:
             self.quarantine(rid, problem, _short(obj))
             return
-        if _SURROGATE.search(text) or _SURROGATE.search(rid):
+        if (not unicode_checked and _SURROGATE.search(text)) or _SURROGATE.search(rid):
             self.quarantine(rid, "text contains invalid Unicode (unpaired surrogate)", text)
             return
         if not text.strip():
@@ -127,7 +136,7 @@ class _Reader:
             "language": language,
             "path": self.unit.relpath,
         }
-        rest = {k: v for k, v in obj.items() if k not in RESERVED and k != self.source.id_field and k not in self._text_fields()}
+        rest = {k: v for k, v in obj.items() if k not in self._not_meta}
         doc["meta"] = json.dumps(rest, ensure_ascii=True, default=str) if rest else ""
         if "conversations" in obj:
             bad = _not_json(obj["conversations"])
@@ -140,8 +149,7 @@ class _Reader:
         self.result.docs.append(doc)
 
     def _text_fields(self) -> list[str]:
-        tf = self.source.text_field
-        return [tf] if isinstance(tf, str) else list(tf)
+        return self._tf
 
     def _text_of(self, obj: dict) -> tuple[str, str | None]:
         fields = self._text_fields()
@@ -172,7 +180,7 @@ class _Reader:
             elif fmt == "conversations":
                 self._read_json_document()
             elif fmt in ("text", "text_blocks"):
-                self._read_text(blocks=fmt == "text_blocks")
+                yield from self._read_text(blocks=fmt == "text_blocks")
             else:
                 raise ValueError(f"unknown format {fmt!r}")
         except OSError as e:
@@ -259,6 +267,11 @@ class _Reader:
         if len(raw) > self.max_record_bytes:
             self.quarantine(rid, f"record of {len(raw)} bytes exceeds max_record_bytes={self.max_record_bytes}", raw)
             return
+        if FAST_JSON:
+            obj = jsonl_fast.loads(raw)  # orjson, for the lines where it gives what json gives (io/jsonl_fast.py)
+            if obj is not jsonl_fast.SLOW:
+                self.record(obj, rid, len(raw), unicode_checked=True)
+                return
         text = self._decode(raw, rid)
         if text is None:
             return
@@ -428,28 +441,84 @@ class _Reader:
         if damage:
             self._damaged(self._id(pos), f"{damage}; the records from byte {pos} on are lost")
 
-    def _read_text(self, blocks: bool) -> None:
-        raw, damage = self._read_all()
-        if raw.startswith(BOM):
-            raw = raw[len(BOM):]
+    def _read_text(self, blocks: bool) -> Iterator[ReadResult]:
+        """A text file as one record (``text``) or one record per block between blank lines (``text_blocks``),
+        streamed: at most ``max_record_bytes`` of a record is held (past that only its head, see
+        :mod:`huatuo_ray.io.text_stream`), and blocks are yielded in parts. Ids, offsets and reasons are those of
+        reading the file whole."""
+        head = self.excerpt_chars * 4  # what quarantine() keeps of raw bytes
+        chunks = self._text_chunks()
         if not blocks:
+            rec = text_stream.Record(self.max_record_bytes, head)
+            for chunk in chunks:
+                rec.add(chunk)
+            rec.close()
             rid = f"{self.source.name}:{self.unit.relpath}"
-            if damage:  # the one record is incomplete
-                self.quarantine(rid, f"{damage}; the text is incomplete", raw)
+            if self._text_damage:  # the one record is incomplete
+                self.quarantine(rid, f"{self._text_damage}; the text is incomplete", rec.head if rec.over else rec.raw)
+            elif rec.over:
+                self._oversize(rec, rid)
             else:
-                self._text_record(raw, rid)
+                self._text_record(rec.raw, rid)
             return
-        pos, pieces = 0, []
-        for chunk in re.split(rb"((?:\r?\n[ \t]*){2,})", raw):
-            if chunk.strip() and not re.fullmatch(rb"(?:\r?\n[ \t]*){2,}", chunk):
-                pieces.append((pos, chunk))
-            pos += len(chunk)
-        cut = pieces.pop() if damage and pieces else None  # the last block may be cut by the damage
-        for at, chunk in pieces:
-            self._text_record(chunk, self._id(at))
-        if damage:
-            at = cut[0] if cut else pos
-            self._damaged(self._id(at), f"{damage}; the blocks from byte {at} on are lost", cut[1] if cut else None)
+        split, pending = text_stream.Blocks(self.max_record_bytes, head), None
+        for chunk in itertools.chain(chunks, [None]):  # None: the end
+            for block in (split.feed(chunk) if chunk is not None else split.finish()):
+                if pending is not None:  # a block is judged once another follows: the last may be cut by damage
+                    self._block(pending)
+                    if self._full():
+                        yield self._take()
+                pending = block
+        if self._text_damage:
+            at = pending.start if pending else split.end
+            self._damaged(self._id(at), f"{self._text_damage}; the blocks from byte {at} on are lost",
+                          (pending.head if pending.over else pending.raw) if pending else None)
+        elif pending is not None:
+            self._block(pending)
+
+    def _text_chunks(self) -> Iterator[bytes]:
+        """The file's decompressed bytes, chunk by chunk, without a leading BOM; afterwards ``_text_damage`` says why
+        the stream broke off (None: it did not)."""
+        self._text_damage = None
+        with Stream(self.unit.path, self.unit.compression) as f:
+            pos, lead = 0, b""  # lead: the first bytes, until it is known whether they open with a BOM
+            while True:
+                try:
+                    chunk = f.read1(CHUNK)
+                except DAMAGE as e:
+                    if isinstance(e, OSError) and is_io_error(e):
+                        raise
+                    self._text_damage = f.damage(e, pos)
+                    break
+                if not chunk:
+                    break
+                pos += len(chunk)
+                if lead is not None:
+                    lead += chunk
+                    if len(lead) < len(BOM):
+                        continue
+                    chunk, lead = lead[len(BOM):] if lead.startswith(BOM) else lead, None
+                yield chunk
+            if lead:
+                yield lead
+
+    def _block(self, rec: "text_stream.Record") -> None:
+        self._bytes += rec.size
+        if rec.over:
+            self._oversize(rec, self._id(rec.start))
+        else:
+            self._text_record(rec.raw, self._id(rec.start))
+
+    def _oversize(self, rec: "text_stream.Record", rid: str) -> None:
+        """A text record over ``max_record_bytes`` of which only the head was kept: what judging it whole gives
+        (:meth:`_text_record`: empty, then invalid UTF-8, then :meth:`record`'s size check)."""
+        if not rec.nonspace:
+            self.quarantine(rid, "empty text", rec.head)
+        elif rec.bad is not None:
+            self.quarantine(rid, f"invalid UTF-8 at byte {rec.bad} of the record", rec.head)
+        else:
+            self.quarantine(rid, f"record of {rec.size} bytes exceeds max_record_bytes={self.max_record_bytes}",
+                            _short({self._text_fields()[0]: rec.head_text()}))
 
     def _decode(self, raw: bytes, rid: str) -> str | None:
         """UTF-8 text of a raw record, or None after quarantining it."""
@@ -525,8 +594,8 @@ def read_unit(unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excer
 
 def read_parts(unit: WorkUnit, source: SourceConfig, max_record_bytes: int, excerpt_chars: int,
                part_bytes: int) -> Iterator[ReadResult]:
-    """Read one work unit as parts of about ``part_bytes`` raw bytes each (JSONL and Parquet; other formats are
-    one part). Every raw record lies in exactly one part; at least one part is yielded."""
+    """Read one work unit as parts of about ``part_bytes`` raw bytes each (JSONL, Parquet, text blocks; other
+    formats are one part). Every raw record lies in exactly one part; at least one part is yielded."""
     return _Reader(unit, source, max_record_bytes, excerpt_chars, part_bytes).parts()
 
 
