@@ -36,7 +36,10 @@ def loads(raw: bytes) -> Any:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return SLOW
-    if _has_float(obj) and _LONG_DIGITS.search(raw):
+    try:
+        if _has_float(obj) and _LONG_DIGITS.search(raw):
+            return SLOW
+    except RecursionError:  # nested deeper than Python code can walk: the exact path quarantines it
         return SLOW
     return obj
 

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark at the start of a file is not part of its first record
 PARQUET_BATCH_BYTES = 8 << 20  # Parquet is decoded in record batches of about this many (uncompressed) bytes
 _DECODER = json.JSONDecoder()
+NESTED = "JSON nested too deeply to parse (Python's recursion limit)"
 FAST_JSON = True  # JSONL lines go through orjson where it gives the same value (False: json.loads for every line)
 
 RESERVED = ("id", "text", "source", "source_type", "language", "path", "meta", "conversations")
@@ -280,6 +281,9 @@ class _Reader:
         except ValueError as e:
             self.quarantine(rid, f"malformed JSON ({getattr(e, 'msg', str(e))}, char {getattr(e, 'pos', '?')})", raw)
             return
+        except RecursionError:
+            self.quarantine(rid, NESTED, raw)
+            return
         self.record(obj, rid, len(raw))
 
     def _read_parquet(self) -> Iterator[ReadResult]:
@@ -368,7 +372,9 @@ class _Reader:
         except ValueError as e:
             self._json_rest(doc, i, f"malformed JSON at byte {doc.byte(getattr(e, 'pos', i))} "
                                     f"({getattr(e, 'msg', e)}){where}", damage)
-            return None
+        except RecursionError:  # the rest cannot be parsed past this value either
+            self._json_rest(doc, i, f"{NESTED} at byte {doc.byte(i)}{where}", damage)
+        return None
 
     def _json_object(self, obj: Any, raw: bytes, damage: str | None) -> None:
         lists = [k for k, v in obj.items() if isinstance(v, list)] if isinstance(obj, dict) else []

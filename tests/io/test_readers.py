@@ -164,3 +164,20 @@ def test_missing_input_is_clear(tmp_path):
 
     with pytest.raises(InputError, match="matches no file"):
         plan_units([src(tmp_path / "nope*.jsonl")], 100, 100)
+
+
+@pytest.mark.parametrize("depth", [1000, 5000])  # 1000: orjson parses it, Python code walking it would overflow
+@pytest.mark.parametrize("name", ["deep.jsonl", "deep.json"])
+def test_deeply_nested_json_is_quarantined_not_a_failed_unit(tmp_path, name, depth):
+    deep = '{"id": "deep", "text": "x", "meta": ' + "[" * depth + "1.5" + "]" * depth + "}"
+    p = tmp_path / name
+    if name.endswith(".jsonl"):
+        p.write_text('{"id": "a", "text": "fine"}\n' + deep + '\n{"id": "b", "text": "also fine"}\n')
+    else:
+        p.write_text('[{"id": "a", "text": "fine"}, ' + deep + ', {"id": "b", "text": "also fine"}]')
+    source = src(p)
+    r = read_unit(plan_units([source], 1 << 30, 100)[0], source, max_record_bytes=1 << 20, excerpt_chars=50)
+    docs, quarantined, records = r.docs, r.quarantined, r.records
+    assert [d["id"] for d in docs][:1] == ["a"]
+    assert any("nested" in q["reason"] for q in quarantined), quarantined
+    assert records == len(docs) + len(quarantined)
