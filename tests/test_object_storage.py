@@ -1,6 +1,7 @@
 """A run directory and sources in a bucket of a real S3 server (moto on 127.0.0.1): curate reads its sources from
 the bucket and writes its units, markers, ledger and stats there, equal to the same run on disk; a rerun resumes;
-kill -9 mid-run and a rerun give the output of an uninterrupted run; steps that cannot use a bucket are refused."""
+kill -9 mid-run and a rerun give the output of an uninterrupted run; unify with llm.backend = vllm_engine (the one
+step that cannot use a bucket) is refused."""
 
 from __future__ import annotations
 
@@ -131,11 +132,15 @@ def test_sft_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, tmp
 
 
 def test_steps_that_cannot_use_a_bucket_are_refused_before_anything_runs(s3, tmp_path):
-    recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]"])
+    recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]",
+                                "llm.backend=vllm_engine"])
     runner = Runner(recipe, echo=lambda msg: None)
-    assert runner.remote_problems(["curate"]) == []
+    assert runner.remote_problems(["curate", "sample", "pack", "train"]) == []  # staged (huatuo_ray.io.staging)
     problems = runner.remote_problems(["unify", "sample"])
-    assert [p.split(" cannot")[0] for p in problems] == ["step unify", "step sample"]
+    assert [p.split(" cannot")[0] for p in problems] == ["step unify"]
+    local = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]",
+                               "llm.backend=local"])
+    assert Runner(local, echo=lambda msg: None).remote_problems(["unify"]) == []  # its server files stay local
     with pytest.raises(InputError, match="step unify cannot use an object store"):
         runner.run(["curate", "unify"])  # refused before curate starts
     assert not list(location(s3).iterdir())  # nothing was written
