@@ -11,8 +11,8 @@ writes (the LLM server's log and record) run on a local copy: the step's *stagin
 3. :meth:`Staging.pull_output` copies the step's own objects for resume; a local copy made for the same
    ``_run.json`` (the same start of the same output) is kept, a copy of any other is deleted first;
 4. the step runs on the local copy with its own (local, atomic) protocol;
-5. :meth:`Staging.push` uploads every new or changed local file as one object each (markers ``_markers/*``
-   after the data), deletes the objects of files the step removed, and only then does the runner write
+5. :meth:`Staging.push` uploads every new or changed local file as one object each (the data first, then the
+   top-level ``_*`` entries that mark it: ``_markers/*``, ``_SUCCESS``, a manifest), deletes the objects of files the step removed, and only then does the runner write
    ``stats.json`` to the bucket: a step is done when its ``stats.json`` is in the bucket. A kill between two
    uploads leaves the bucket without ``stats.json``: not done, and the rerun pulls, resumes and pushes again.
 
@@ -154,7 +154,9 @@ class Staging:
         Returns the number of objects uploaded. ``stats.json`` is not pushed: the runner writes it last."""
         skip = tuple(skip)
         files = sorted(p for p in local.rglob("*") if p.is_file() and not _skipped(p.relative_to(local), skip))
-        files.sort(key=lambda p: p.relative_to(local).parts[0] == "_markers")  # stable: markers after the data
+        # stable: the data first, then what marks it (``_markers/*``, ``_SUCCESS``, ``_pack.json`` ...): a copy pulled
+        # from a push cut short never holds a mark without its data
+        files.sort(key=lambda p: p.relative_to(local).parts[0].startswith("_"))
         n = 0
         for path in files:
             st = path.stat()
