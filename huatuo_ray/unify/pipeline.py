@@ -236,7 +236,8 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
                 raise SetupError(f"{e} (on the machine that runs the unify driver)") from None
             # the local server's log and record (its pid, found again after a kill) are files of this host: in the
             # output on disk, in the output's local staging directory when the output is in an object store
-            server_dir = local_dir(output, staging_root(recipe.run.staging_dir)) if is_remote(output) else output
+            server_dir = (local_dir(output, staging_root(recipe.run.staging_dir)).parent / "llm-server"
+                          if is_remote(output) else output)
             with open_backend(recipe.llm, server_dir) as endpoint:
                 _execute(recipe, endpoint, cache_dir, curated, out, pending, len(unit_ids), identity, api_key)
     stats = finish_unify(out, unit_ids, started, done_before, len(pending))
