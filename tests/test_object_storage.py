@@ -101,8 +101,10 @@ def test_curate_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, 
     source = upload_tree(corpus, f"{s3}/corpus")
     local = run_to_end(command(write_recipe(tmp_path / "local.yaml", str(tmp_path / "run"), str(corpus))), {})
     remote_recipe = write_recipe(tmp_path / "s3.yaml", f"{s3}/run", source)
-    out = run_to_end(command(remote_recipe), s3_server.env())
-    assert "run report: not written" in out and "run report" in local
+    env = {**s3_server.env(), "HUATUO_RAY_STAGING": str(tmp_path / "staging")}
+    out = run_to_end(command(remote_recipe), env)
+    assert f"run report: {s3}/run/report.html" in out and "run report" in local  # rendered here, uploaded
+    assert "Funnel" in (location(s3) / "run" / "report.html").read_text() and not list((tmp_path / "staging").iterdir())
     assert_same_output(str(tmp_path / "run" / "curate"), f"{s3}/run/curate")
     assert json.loads((location(s3) / "run" / "run.json").read_text())["run_dir"] == f"{s3}/run"
     assert not (location(s3) / "run" / "curate" / "_lock").exists()  # the lease goes with the run

@@ -65,8 +65,9 @@ def run_recipe(recipe: Recipe, options: RunOptions, start: str | None = None, st
 def remote_report(root, staging_dir: str | None = None):
     """``report.html`` of a run directory in an object store: rendered from a local copy of the files the report
     reads (stats, plots, logs, results; no data units), then uploaded as one object."""
-    from huatuo_ray.io.staging import local_dir, pull_tree, staging_root
-    from huatuo_ray.io.storage import rmtree
+    import tempfile
+
+    from huatuo_ray.io.staging import pull_tree, staging_root
     from huatuo_ray.report import REPORT_FILE, write_report
 
     skip = {"_markers", "_llm_cache", "_dedup", "model", "model_init", "consumed", "decontam"}
@@ -78,10 +79,12 @@ def remote_report(root, staging_dir: str | None = None):
         return (rel.suffix in (".json", ".png", ".svg") or "dropped" in parts
                 or rel.name in ("metrics.jsonl", "events.jsonl"))
 
-    local = local_dir(root, staging_root(staging_dir)).with_name("report")
-    rmtree(local)
-    pull_tree(root, local, wanted)
-    page = write_report(local).read_text(encoding="utf-8")
+    staging = staging_root(staging_dir)
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="report-", dir=staging) as tmp:
+        local = Path(tmp) / "run"
+        pull_tree(root, local, wanted)
+        page = write_report(local).read_text(encoding="utf-8")
     (root / REPORT_FILE).write_text(page.replace(str(local), str(root)))  # one object, named as the bucket's
     return root / REPORT_FILE
 
