@@ -64,6 +64,7 @@ class Context:
     inputs: dict[str, Path] = field(default_factory=dict)  # upstream step name -> its output directory
     echo: Callable[[str], None] = print
     llm_cache: Path | None = None  # the request cache of a step that calls an LLM
+    remote_output: Any = None  # a staged step (see Step.staged): its output in the object store (an ObjectPath)
 
 
 def counts(kept: int, dropped: int = 0, quarantined: int = 0, out: int | None = None,
@@ -125,6 +126,20 @@ class Step(ABC):
         """Why this step cannot read or write the object store (``s3://`` ...) that ``ctx`` names (its output, an
         input or its request cache), or None when it can. Steps write local files until they say otherwise."""
         return "it writes its output as local files only, for now"
+
+    staged: ClassVar[bool] = False
+    """Whether the step runs on a local copy when its output or an input is in an object store
+    (:mod:`huatuo_ray.io.staging`): it reads its input memory-mapped or on the driver, and writes local files."""
+
+    def stage_skip(self, recipe: "Recipe") -> tuple[str, ...]:
+        """Top-level names (globs) of this step's output that staging never copies: what the step writes to the
+        object store itself (training's checkpoints). ``keep_on_discard`` entries are never copied either."""
+        return ()
+
+    def stage_through(self, recipe: "Recipe") -> tuple[str, ...]:
+        """Steps of the lineage whose files this step reads through an upstream output (the sampler's stats name
+        the conversation files it ordered): copied too when staged."""
+        return ()
 
     keep_on_discard: ClassVar[tuple[str, ...]] = ()  # entries of the output that outlive it (a request cache)
 

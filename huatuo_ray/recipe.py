@@ -103,6 +103,11 @@ class RunConfig(_Strict):
     dir: str | None = Field(None, description="Run directory (default: runs/<name>, relative to the current "
                             "directory); a local path or an object-store URI (s3://bucket/prefix, gs://...).")
 
+    staging_dir: str | None = Field(None, description="With run.dir in an object store: the local directory where "
+                                    "the steps that work on local files (sample, pack, train, eval; unify's LLM server "
+                                    "log) stage their copies (default: $HUATUO_RAY_STAGING, else "
+                                    "~/.cache/huatuo-ray/staging). A local path.")
+
     @field_validator("dir")
     @classmethod
     def _uri_without_credentials(cls, v: str | None) -> str | None:

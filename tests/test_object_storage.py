@@ -1,6 +1,7 @@
 """A run directory and sources in a bucket of a real S3 server (moto on 127.0.0.1): curate reads its sources from
 the bucket and writes its units, markers, ledger and stats there, equal to the same run on disk; a rerun resumes;
-kill -9 mid-run and a rerun give the output of an uninterrupted run; steps that cannot use a bucket are refused."""
+kill -9 mid-run and a rerun give the output of an uninterrupted run; unify with llm.backend = vllm_engine (the one
+step that cannot use a bucket) is refused."""
 
 from __future__ import annotations
 
@@ -100,8 +101,10 @@ def test_curate_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, 
     source = upload_tree(corpus, f"{s3}/corpus")
     local = run_to_end(command(write_recipe(tmp_path / "local.yaml", str(tmp_path / "run"), str(corpus))), {})
     remote_recipe = write_recipe(tmp_path / "s3.yaml", f"{s3}/run", source)
-    out = run_to_end(command(remote_recipe), s3_server.env())
-    assert "run report: not written" in out and "run report" in local
+    env = {**s3_server.env(), "HUATUO_RAY_STAGING": str(tmp_path / "staging")}
+    out = run_to_end(command(remote_recipe), env)
+    assert f"run report: {s3}/run/report.html" in out and "run report" in local  # rendered here, uploaded
+    assert "Funnel" in (location(s3) / "run" / "report.html").read_text() and not list((tmp_path / "staging").iterdir())
     assert_same_output(str(tmp_path / "run" / "curate"), f"{s3}/run/curate")
     assert json.loads((location(s3) / "run" / "run.json").read_text())["run_dir"] == f"{s3}/run"
     assert not (location(s3) / "run" / "curate" / "_lock").exists()  # the lease goes with the run
@@ -131,11 +134,15 @@ def test_sft_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, tmp
 
 
 def test_steps_that_cannot_use_a_bucket_are_refused_before_anything_runs(s3, tmp_path):
-    recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]"])
+    recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]",
+                                "llm.backend=vllm_engine"])
     runner = Runner(recipe, echo=lambda msg: None)
-    assert runner.remote_problems(["curate"]) == []
+    assert runner.remote_problems(["curate", "sample", "pack", "train"]) == []  # staged (huatuo_ray.io.staging)
     problems = runner.remote_problems(["unify", "sample"])
-    assert [p.split(" cannot")[0] for p in problems] == ["step unify", "step sample"]
+    assert [p.split(" cannot")[0] for p in problems] == ["step unify"]
+    local = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]",
+                               "llm.backend=local"])
+    assert Runner(local, echo=lambda msg: None).remote_problems(["unify"]) == []  # its server files stay local
     with pytest.raises(InputError, match="step unify cannot use an object store"):
         runner.run(["curate", "unify"])  # refused before curate starts
     assert not list(location(s3).iterdir())  # nothing was written

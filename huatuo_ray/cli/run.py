@@ -54,13 +54,39 @@ def run_recipe(recipe: Recipe, options: RunOptions, start: str | None = None, st
     if in_run_dir:
         typer.echo(f"run summary: {runner.root / 'run.json'}")
         if report and is_remote(runner.root):
-            typer.echo("run report: not written (the report reads a local run directory: copy the run down, e.g. "
-                       "`aws s3 sync`, and run `huatuo-ray report` on it)")
+            typer.echo(f"run report: {remote_report(runner.root, recipe.run.staging_dir)}")
         elif report:
             from huatuo_ray.report import write_report
 
             typer.echo(f"run report: {write_report(runner.root)}")
     return summary
+
+
+def remote_report(root, staging_dir: str | None = None):
+    """``report.html`` of a run directory in an object store: rendered from a local copy of the files the report
+    reads (stats, plots, logs, results; no data units), then uploaded as one object."""
+    import tempfile
+
+    from huatuo_ray.io.staging import pull_tree, staging_root
+    from huatuo_ray.report import REPORT_FILE, write_report
+
+    skip = {"_markers", "_llm_cache", "_dedup", "model", "model_init", "consumed", "decontam"}
+
+    def wanted(rel) -> bool:
+        parts = rel.parts
+        if any(p in skip or p.startswith(("checkpoint_", ".")) for p in parts) or rel.name == REPORT_FILE:
+            return False
+        return (rel.suffix in (".json", ".png", ".svg") or "dropped" in parts
+                or rel.name in ("metrics.jsonl", "events.jsonl"))
+
+    staging = staging_root(staging_dir)
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="report-", dir=staging) as tmp:
+        local = Path(tmp) / "run"
+        pull_tree(root, local, wanted)
+        page = write_report(local).read_text(encoding="utf-8")
+    (root / REPORT_FILE).write_text(page.replace(str(local), str(root)))  # one object, named as the bucket's
+    return root / REPORT_FILE
 
 
 @app.command()

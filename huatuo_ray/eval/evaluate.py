@@ -36,6 +36,7 @@ from huatuo_ray.eval.prompt import prompt_for, render
 from huatuo_ray.eval.report import plot_accuracy, results_table
 from huatuo_ray.eval.score import Prediction, predict, summarise
 from huatuo_ray.eval.targets import ModelSpec, local_weights, resolve_models
+from huatuo_ray.io.storage import location
 from huatuo_ray.llm.backends import model_name, run_requests
 from huatuo_ray.llm.config import LLMConfig
 
@@ -60,7 +61,7 @@ def run_eval(recipe_llm: LLMConfig, cfg: EvalConfig, output: str | Path,
     output = Path(output)
     benches = load_benchmarks(cfg)
     targets = resolve_models(recipe_llm, models if models is not None else cfg.models)
-    cache = Path(cache_dir or recipe_llm.cache_dir or output / "_llm_cache")
+    cache = location(cache_dir or recipe_llm.cache_dir or output / "_llm_cache")  # a folder or a prefix
     work = [(b, item, render(item, prompt_for(cfg, b.language))) for b in benches for item in b.items]
     requests = [messages for _, _, messages in work]
     results: dict[str, dict[str, Any]] = {b.name: {} for b in benches}

@@ -43,8 +43,16 @@ class EvalStep(Step):
     name = "eval"
     summary = "evaluate the models on the benchmarks"
 
+    staged = True  # in an object store: loads a local copy of the trained model (huatuo_ray.io.staging)
+
     def enabled(self, recipe: Recipe) -> bool:
         return bool(recipe.eval.benchmarks)
+
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        return None
+
+    def stage_through(self, recipe: Recipe) -> tuple[str, ...]:
+        return ("unify", "sft")  # decontamination reads the files the sampler's stats name
 
     def upstream(self, recipe: Recipe) -> tuple[str, ...]:
         return ("train", "sample") if recipe.eval.trained else ()

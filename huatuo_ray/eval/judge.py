@@ -28,6 +28,7 @@ from huatuo_ray.errors import InputError, SetupError
 from huatuo_ray.eval.config import JudgeConfig
 from huatuo_ray.eval.targets import ModelSpec, resolve_models
 from huatuo_ray.io.atomic import write_json_atomic, write_text_atomic
+from huatuo_ray.io.storage import location
 from huatuo_ray.llm.backends import run_requests
 from huatuo_ray.llm.client import LLMResult
 from huatuo_ray.llm.config import LLMConfig
@@ -106,7 +107,7 @@ def run_judge(recipe_llm: LLMConfig, cfg: JudgeConfig, models: Mapping[str, Mode
     if len(targets) < 2:
         raise SetupError(f"pairwise judging needs two models or more, got {list(targets)}")
     output = Path(output)
-    cache = Path(cache_dir or recipe_llm.cache_dir or output / "_llm_cache")
+    cache = location(cache_dir or recipe_llm.cache_dir or output / "_llm_cache")  # a folder or a prefix
     questions = load_questions(cfg.questions, cfg.max_questions)
     asks = [[{"role": "user", "content": q["question"]}] for q in questions]
     answers = {}

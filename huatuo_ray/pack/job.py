@@ -17,8 +17,16 @@ class PackStep(Step):
     name = "pack"
     summary = "tokenize and pack the order into training sequences"
 
+    staged = True  # in an object store: tokenizes a local copy of the order (huatuo_ray.io.staging)
+
     def upstream(self, recipe: Recipe) -> tuple[str, ...]:
         return ("sample",)
+
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        return None
+
+    def stage_through(self, recipe: Recipe) -> tuple[str, ...]:
+        return ("unify", "sft")  # the conversation files the sampler's stats name
 
     def settings(self, recipe: Recipe) -> dict[str, Any]:
         return {"pack": recipe.pack.model_dump(mode="json", exclude=RUNTIME)}

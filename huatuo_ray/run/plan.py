@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from huatuo_ray.errors import HuatuoError
+from huatuo_ray.io.storage import is_remote
 from huatuo_ray.job import Ask
 from huatuo_ray.run import rundir
 from huatuo_ray.run.registry import step_named
@@ -76,6 +77,8 @@ def plan_rows(runner: Runner, names: list[str]) -> list[StepRow]:
             row.problems.append(str(e))
         if waits:
             row.input = f"{' + '.join(waits)} (written earlier in this run)"
+        elif step.staged and any(is_remote(d) for d in ctx.inputs.values()):  # a dry run downloads nothing
+            row.input = ", ".join(f"{u}: {d}" for u, d in ctx.inputs.items()) + " (copied to local staging to run)"
         elif not row.problems or not ctx.inputs:
             try:
                 plan = step.plan(ctx)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -20,7 +20,8 @@ from huatuo_ray import metrics
 from huatuo_ray.errors import InputError, LedgerError, OutputMismatch
 from huatuo_ray.io.atomic import remove_temporaries
 from huatuo_ray.io.lock import OutputLock
-from huatuo_ray.io.storage import is_remote, resolved
+from huatuo_ray.io.staging import Staging, staging_root
+from huatuo_ray.io.storage import ObjectPath, is_remote, resolved
 from huatuo_ray.io.trash import clear_trash
 from huatuo_ray.job import LLM_CACHE, Context, Plan, Step
 from huatuo_ray.recipe import Recipe
@@ -175,8 +176,36 @@ class Runner:
             remove_temporaries(ctx.output)  # what an interrupted write left (writers below clear their own)
             return self._run_locked(step, ctx, lineage, lock)
 
+    def _staged_context(self, step: Step, ctx: Context, lineage: dict[str, dict]) -> tuple[Staging | None, Context]:
+        """For a staged step (:attr:`Step.staged`) whose output or inputs are in an object store: a context on local
+        copies of its finished inputs (:mod:`huatuo_ray.io.staging`); else ``ctx`` itself."""
+        through = [(u, ObjectPath(str(lineage[u]["dir"]))) for u in step.stage_through(self.recipe)
+                   if u in lineage and is_remote(str(lineage[u]["dir"])) and u not in ctx.inputs]
+        if not step.staged or not (is_remote(ctx.output) or through
+                                   or any(is_remote(p) for p in ctx.inputs.values())):
+            return None, ctx
+        staging = Staging(staging_root(self.recipe.run.staging_dir))
+        if is_remote(ctx.output):
+            staging.local(ctx.output)  # known before any pull: paths into it are rewritten from the start
+        remote_inputs = {u: p for u, p in ctx.inputs.items() if is_remote(p)}
+        for _u, p in [*remote_inputs.items(), *through]:
+            staging.local(p)
+        for u, p in [*remote_inputs.items(), *through]:
+            self.echo(f"[{step.name}] staging {p} -> {staging.local(p)}")
+            staging.pull_input(p, self._stage_skip(u))
+        inputs = {u: staging.local(p) if is_remote(p) else p for u, p in ctx.inputs.items()}
+        return staging, replace(ctx, inputs=inputs)
+
+    def _stage_skip(self, name: str) -> tuple[str, ...]:
+        try:
+            step = step_named(name)
+        except InputError:
+            return (LLM_CACHE,)
+        return (LLM_CACHE, *step.keep_on_discard, *step.stage_skip(self.recipe))
+
     def _run_locked(self, step: Step, ctx: Context, lineage: dict[str, dict], lock: OutputLock) -> dict[str, Any]:
         out = ctx.output
+        staging, ctx = self._staged_context(step, ctx, lineage)
         plan = step.plan(ctx)
         identity = self._identity(step, lineage, plan)
         old = rundir.recorded(out)
@@ -201,6 +230,10 @@ class Runner:
         if old is None:
             rundir.write_identity(out, identity)
         rundir.clear_stats(out)
+        if staging is not None and is_remote(out):  # the step's own objects so far (resume), then it runs here
+            local = staging.pull_output(out, self._stage_skip(step.name))
+            self.echo(f"[{step.name}] staging {out} -> {local}")
+            ctx = replace(ctx, output=local, remote_output=out)
         done = step.units_done(ctx, plan)
         metrics.units(step.name, done, len(plan.units))
         self.states.setdefault(step.name, "resumed" if old is not None else "ran")
@@ -212,6 +245,11 @@ class Runner:
             init_ray(self.recipe.ray)
         stats = step.execute(ctx, plan)
         check_counts(step.name, stats)
+        if staging is not None:
+            stats = staging.remote_value(stats)  # local staging paths -> the objects' URIs
+            if is_remote(out):
+                n = staging.push(ctx.output, out, self._stage_skip(step.name))
+                self.echo(f"[{step.name}] pushed {n:,} files to {out}")
         stats.update(step=step.name, fingerprint=identity.fingerprint, output=str(out), complete=True,
                      elapsed_s=round(time.time() - t0, 3), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         rundir.write_stats(out, stats)

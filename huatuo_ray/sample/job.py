@@ -75,6 +75,10 @@ def decontaminate(recipe: Recipe, plan: SamplePlan, out: Path, echo) -> None:
 class SampleStep(Step):
     name = "sample"
     summary = "order every source's items by priority"
+    staged = True  # in an object store: runs on a local copy of its inputs (huatuo_ray.io.staging)
+
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        return None
 
     def upstream(self, recipe: Recipe) -> tuple[str, ...]:
         if not derived(recipe):

@@ -86,8 +86,9 @@ class TrainConfig(_Strict):
         None, description="Storage path of training runs (shared by all nodes); a run lives in output/run_name.")
     checkpoint_storage: str | None = Field(
         None, description="Where Ray Train keeps the run's checkpoints: a directory every node mounts, or an "
-        "object-store URI (s3://bucket/prefix, gs://...; credentials from the environment). Default: train.output. "
-        "The run's logs and exported model stay in output/run_name.")
+        "object-store URI (s3://bucket/prefix, gs://...; credentials from the environment). Default: train.output "
+        "(with run.dir in an object store: the train output there). The run's logs and exported model stay in "
+        "output/run_name (staged locally and pushed when run.dir is in an object store).")
     run_name: str = Field("huatuo-train", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                           description="Resubmitting with the same run name resumes the run from its last checkpoint.")
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -17,9 +17,20 @@ from huatuo_ray.train.loop import INIT_MODEL
 from huatuo_ray.train.trainer import check_pack, learning_settings, run_training
 
 
+CHECKPOINT_FILES = ("checkpoint_*", "checkpoint_manager_snapshot.json")  # Ray Train's, in its storage path
+
+
 class TrainStep(Step):
     name = "train"
     summary = "train with Ray Train + DeepSpeed ZeRO"
+
+    staged = True  # in an object store: trains on a local copy of the pack (huatuo_ray.io.staging)
+
+    def remote_unsupported(self, ctx: Context) -> str | None:
+        return None
+
+    def stage_skip(self, recipe: Recipe) -> tuple[str, ...]:
+        return CHECKPOINT_FILES  # Ray Train writes them to train.checkpoint_storage (the bucket) itself
 
     def upstream(self, recipe: Recipe) -> tuple[str, ...]:
         return ("pack",)
@@ -82,8 +93,12 @@ class TrainStep(Step):
 
     def execute(self, ctx: Context, plan: Plan) -> dict[str, Any]:
         reader = plan.detail
-        cfg = ctx.recipe.train.model_copy(update={"packed": str(ctx.inputs["pack"]),
-                                                  "output": str(ctx.output.parent), "run_name": ctx.output.name})
+        update = {"packed": str(ctx.inputs["pack"]), "output": str(ctx.output.parent), "run_name": ctx.output.name}
+        if ctx.remote_output is not None and not ctx.recipe.train.checkpoint_storage:
+            # staged: the logs and model are written here and pushed; the checkpoints go straight to the bucket,
+            # into the step's output there, as they go into the step's output on disk
+            update["checkpoint_storage"] = str(ctx.remote_output.parent)
+        cfg = ctx.recipe.train.model_copy(update=update)
         s = run_training(cfg).summary
         s["base_model"] = cfg.model.path or str(ctx.output / INIT_MODEL)  # what evaluation compares the model with
         left = reader.num_steps - s["steps"]

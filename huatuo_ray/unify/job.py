@@ -113,10 +113,9 @@ class UnifyStep(Step):
 
     def remote_unsupported(self, ctx: Context) -> str | None:
         backend = ctx.recipe.llm.backend
-        if backend != "endpoint" and is_remote(ctx.output):  # the request cache alone may be anywhere
-            return (f"llm.backend = {backend} keeps its server log and record (local) or its request "
-                    "rounds (vllm_engine) in the step's folder, on local disk only; llm.backend = endpoint works "
-                    "with an object store")
+        if backend == "vllm_engine" and is_remote(ctx.output):  # the request cache alone may be anywhere
+            return ("llm.backend = vllm_engine keeps its request rounds in the step's folder, on local disk only; "
+                    "llm.backend = endpoint or local works with an object store")
         return None
 
     # the request cache: a redone unification never pays twice for a request; the local server's record: a

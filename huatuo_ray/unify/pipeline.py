@@ -29,7 +29,8 @@ import ray
 from huatuo_ray import metrics
 from huatuo_ray.errors import InputError, SetupError
 from huatuo_ray.io.output import OutputDir
-from huatuo_ray.io.storage import arrow_source, location, read_parquet, rmtree
+from huatuo_ray.io.staging import local_dir, staging_root
+from huatuo_ray.io.storage import arrow_source, is_remote, location, read_parquet, rmtree
 from huatuo_ray.job import LLM_CACHE
 from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.llm.backends import cache_identity, model_name, open_backend
@@ -233,7 +234,11 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
                 api_key = Secret(read_api_key(recipe.llm.endpoint))
             except ValueError as e:
                 raise SetupError(f"{e} (on the machine that runs the unify driver)") from None
-            with open_backend(recipe.llm, output) as endpoint:
+            # the local server's log and record (its pid, found again after a kill) are files of this host: in the
+            # output on disk, in the output's local staging directory when the output is in an object store
+            server_dir = (local_dir(output, staging_root(recipe.run.staging_dir)).parent / "llm-server"
+                          if is_remote(output) else output)
+            with open_backend(recipe.llm, server_dir) as endpoint:
                 _execute(recipe, endpoint, cache_dir, curated, out, pending, len(unit_ids), identity, api_key)
     stats = finish_unify(out, unit_ids, started, done_before, len(pending))
     print(f"[unify] {describe(stats)}; requests {stats['requests']}", file=sys.stderr, flush=True)
