@@ -46,16 +46,8 @@ def loads(raw: bytes) -> Any:
 
 def _has_float(v: Any) -> bool:
     t = type(v)
-    if t is dict:
-        for x in v.values():
-            tx = type(x)
-            if tx is str or tx is int or tx is bool or x is None:
-                continue
-            if tx is float or _has_float(x):
-                return True
-        return False
-    if t is list:
-        for x in v:
+    if t is dict or t is list:
+        for x in (v.values() if t is dict else v):
             tx = type(x)
             if tx is str or tx is int or tx is bool or x is None:
                 continue
