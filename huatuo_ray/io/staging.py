@@ -30,6 +30,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
+from huatuo_ray.io.atomic import atomic_path
 from huatuo_ray.io.storage import ObjectPath, upload
 
 STAGED = ".staged.json"  # in a staging directory: what it is a copy of
@@ -92,14 +93,12 @@ class Staging:
 
     # -- pulling ----------------------------------------------------------------------------------
     def _download(self, obj: ObjectPath, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".tmp-pull-{os.getpid()}-{dest.name}")
-        if dest.suffix in TEXT_SUFFIXES:
-            tmp.write_text(self.to_local(obj.read_text(encoding="utf-8")), encoding="utf-8")
-        else:
-            with obj.open() as src, open(tmp, "wb") as out:
-                shutil.copyfileobj(src, out, 8 << 20)
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            if dest.suffix in TEXT_SUFFIXES:
+                tmp.write_text(self.to_local(obj.read_text(encoding="utf-8")), encoding="utf-8")
+            else:
+                with obj.open() as src, open(tmp, "wb") as out:
+                    shutil.copyfileobj(src, out, 8 << 20)
         st = dest.stat()
         self._pulled[dest] = (st.st_size, st.st_mtime_ns)
 
