@@ -136,3 +136,40 @@ def test_default_filter_keeps_science_like_medical_genres_and_drops_chemistry():
     for text in keep:
         assert stage.science_score(text, "en") > 0.05 and stage.score_text(text, "en")[1].keep, text[:40]
     assert stage.score_text(CHEMISTRY, "en")[1].counter == "density_science"
+
+
+def test_judge_of_a_batch_equals_the_verdict_of_each_text(tmp_path):
+    """The unit-at-once judge (arrays, science from the density's tokenization) agrees with decide() per text."""
+    stage = _stage(tmp_path, min_matches={"en": 2})
+    vouched = CHEMISTRY + " Kidney disease, kidney disease and kidney disease in patients."
+    texts = [CHEMISTRY, CLINICAL, "nothing here", "", "patients", vouched, "Catalysts: NANOSHEETS!", "Ünïcode patients",
+             CLINICAL.upper(), "catalysts heavy metals"]
+    docs = [{"id": str(i), "text": t, "language": "en"} for i, t in enumerate(texts)]
+    docs += [{"id": "zh", "text": "发热", "language": "zh"}, {"id": "none", "text": None, "language": "en"},
+             {"id": "nolang", "text": CLINICAL, "language": None}]
+    verdicts = stage.judge(docs)
+    for doc, verdict in zip(docs, verdicts):
+        score, want = stage.score_text(doc["text"] or "", doc["language"])
+        science = stage.science_score(doc["text"] or "", doc["language"]) if score is not None else None
+        assert verdict == want, doc["id"]
+        assert doc["density"] == (score.density if score else 0.0), doc["id"]
+        assert doc["density_terms"] == (score.n_terms if score else 0), doc["id"]
+        assert doc["density_science"] == (science or 0.0), doc["id"]  # exactly: summed in the same order
+    counters = {v.counter for v in verdicts}
+    assert {"density_science", "density_below_threshold", "density_too_few_terms", "density_no_lexicon", None} <= counters
+    assert verdicts[5].keep and verdicts[0].counter == "density_science"  # the clinical lexicon vouches for [5]
+
+
+def test_science_check_of_a_character_language(tmp_path):
+    """A science model on a char-mode language is scored per text (its words are not the automaton's units)."""
+    (tmp_path / "zh.tsv").write_text("发热\t1.0\n")
+    (tmp_path / "sci.tsv").write_text("化学\t3.0\n")
+    (tmp_path / "clin.tsv").write_text("病人\t1.0\n")
+    cfg = DensityConfig(lexicons={"zh": [str(tmp_path / "zh.tsv")]}, min_density={"zh": 0.01}, min_matches=1,
+                        science_check={"zh": ScienceCheck(model=str(tmp_path / "sci.tsv"), max_score=0.5,
+                                                          clinical_lexicons=[str(tmp_path / "clin.tsv")])})
+    stage = DensityFilter(cfg)
+    docs = [{"id": "a", "text": "化学 发热", "language": "zh"}, {"id": "b", "text": "发热 病人", "language": "zh"}]
+    verdicts = stage.judge(docs)
+    assert docs[0]["density_science"] == 1.5 and docs[1]["density_science"] == 0.0
+    assert verdicts[0].counter == "density_science" and verdicts[1].keep

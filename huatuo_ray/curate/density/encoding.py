@@ -26,6 +26,13 @@ ASCII_WORDS = str.maketrans({i: (chr(i).lower() if chr(i).isalnum() else " ") fo
 _ALNUM_BMP: np.ndarray | None = None  # bool per BMP code point: chr(c).isalnum() (built on first use)
 
 
+def tokens(text: str) -> list[str]:
+    """The case-folded word tokens of ``text`` (the English density tokenizer: maximal runs of letters/digits)."""
+    if text.isascii():
+        return text.translate(ASCII_WORDS).split()
+    return TOKEN.findall(text.casefold())
+
+
 def _alnum_bmp() -> np.ndarray:
     global _ALNUM_BMP
     if _ALNUM_BMP is None:

@@ -21,9 +21,10 @@ from huatuo_ray.curate.density.encoding import (
     SEP,
     TOKEN,
     char_units_many,
+    tokens,
     utf16_pairs,
 )
-from huatuo_ray.curate.density.scores import EMPTY, BatchStats, DensityScore
+from huatuo_ray.curate.density.scores import EMPTY, BatchStats, DensityScore, mean_per_text
 
 _SMALL = 48  # below this many hits, coverage is computed in plain Python (numpy call overhead dominates)
 
@@ -54,6 +55,25 @@ class LanguageIndex:
         self.weights = np.asarray(weights, dtype=np.float64)
         if self.terms:
             self.automaton.make_automaton()
+        # word mode, batches: token -> id (0: no word of the index), and per id its 2-character code as a number
+        # (0, the filler, for a word that is in no term) and its token value (see ``attach_token_values``)
+        self.word_ids: dict[str, int] = {tok: (ord(c[0]) << 8) | ord(c[1]) for tok, c in self.vocab.items()}
+        self.codes = np.arange(len(self.word_ids) + 1, dtype=np.uint16)
+        self.token_values: np.ndarray | None = None
+
+    def attach_token_values(self, values: dict[str, float]) -> None:
+        """Word mode: give every token a value (0 for the others) whose mean per text ``stats_many`` returns as
+        ``token_mean``, from the same tokenization as the density (the science check's word ratios)."""
+        if self.mode != "word":
+            raise ValueError(f"{self.language}: token values need a word-mode index")
+        for tok in values:
+            if tok not in self.word_ids:
+                self.word_ids[tok] = len(self.word_ids) + 1
+        self.codes = np.concatenate([self.codes[:len(self.vocab) + 1],
+                                     np.zeros(len(self.word_ids) - len(self.vocab), dtype=np.uint16)])
+        self.token_values = np.zeros(len(self.word_ids) + 1, dtype=np.float64)
+        for tok, v in values.items():
+            self.token_values[self.word_ids[tok]] = v
 
     def _key(self, term: str) -> str:
         if self.mode == "char":
@@ -79,13 +99,26 @@ class LanguageIndex:
 
     def units_many(self, texts: list[str]) -> tuple[str, np.ndarray]:
         """``units`` of every text joined by ``SEP``, and each text's length in units (int64 array)."""
-        if self.mode == "char" and texts:
+        if self.mode == "word":
+            big, lens, _ = self.word_units_many(texts)
+            return big, lens
+        if texts:
             batch = char_units_many(texts)
             if batch is not None:
                 return batch
         us = list(map(self.units, texts))
         lens = np.fromiter(map(len, us), dtype=np.int64, count=len(us)) >> 1
         return SEP.join(us), lens
+
+    def word_units_many(self, texts: list[str]) -> tuple[str, np.ndarray, np.ndarray]:
+        """Word mode ``units_many`` from one tokenization of the batch: the joined units, each text's number of
+        tokens, and the id of every token (texts back to back)."""
+        toks = list(map(tokens, texts))
+        lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
+        ids = np.fromiter(map(self.word_ids.get, chain.from_iterable(toks), repeat(0)), dtype=np.int64,
+                          count=int(lens.sum()))
+        codes = np.insert(self.codes[ids], np.cumsum(lens)[:-1], 0)  # SEP (code 0) between texts
+        return codes.astype(">u2").tobytes().decode("latin-1"), lens, ids
 
     def hits(self, units: str) -> list[tuple[int, int, int]]:
         """(start, end, term_id) of every match, in units (characters or tokens), sorted by (start, -end)."""
@@ -122,8 +155,14 @@ class LanguageIndex:
     def stats_many(self, texts: list[str]) -> BatchStats:
         """``score_units(units(t))`` of every text as arrays, with one automaton pass over all texts and numpy."""
         n = len(texts)
-        big, ulens = self.units_many(texts)
-        none = BatchStats.zeros(n, ulens)
+        token_mean = None
+        if self.mode == "word":
+            big, ulens, ids = self.word_units_many(texts)
+            if self.token_values is not None:
+                token_mean = mean_per_text(self.token_values[ids], ulens)
+        else:
+            big, ulens = self.units_many(texts)
+        none = BatchStats.zeros(n, ulens, token_mean)
         if not self.terms or n == 0:
             return none
         # (end, term id) of every match, in order of end; the tuples are freed as they are consumed
@@ -153,5 +192,5 @@ class LanguageIndex:
         first_key[:1] = True
         np.not_equal(keys[1:], keys[:-1], out=first_key[1:])
         n_terms = np.bincount(keys[first_key] // len(self.terms), minlength=n)
-        return BatchStats(covered, n_matches, n_terms, ulens)
+        return BatchStats(covered, n_matches, n_terms, ulens, token_mean)
 

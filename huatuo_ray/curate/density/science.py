@@ -18,17 +18,15 @@ the scorer's tokenizer (maximal runs of letters/digits).
 
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import chain, repeat
 
-from huatuo_ray.curate.density.encoding import ASCII_WORDS, TOKEN
+import numpy as np
+
+from huatuo_ray.curate.density.encoding import tokens
 from huatuo_ray.curate.density.lexicon import LexiconError
+from huatuo_ray.curate.density.scores import mean_per_text
 
-
-def tokens(text: str) -> list[str]:
-    """The case-folded word tokens of ``text`` (the English density tokenizer: runs of letters/digits)."""
-    if text.isascii():
-        return text.translate(ASCII_WORDS).split()
-    return TOKEN.findall(text.casefold())
+__all__ = ["ScienceModel", "parse_science_model", "tokens"]
 
 
 def parse_science_model(text: str, source: str = "<string>") -> dict[str, float]:
@@ -55,10 +53,14 @@ class ScienceModel:
         self.ratios = ratios
 
     def score(self, text: str) -> float:
-        toks = tokens(text or "")
-        if not toks:
-            return 0.0
-        return sum(map(self.ratios.get, toks, repeat(0.0))) / len(toks)
+        return float(self.score_many([tokens(text or "")])[0])
+
+    def score_many(self, token_lists: list[list[str]]) -> np.ndarray:
+        """The score of each text given as its tokens (float64 array)."""
+        lens = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        values = np.fromiter(map(self.ratios.get, chain.from_iterable(token_lists), repeat(0.0)), dtype=np.float64,
+                             count=int(lens.sum()))
+        return mean_per_text(values, lens)
 
     def explain(self, text: str, k: int = 8) -> list[tuple[str, float, int]]:
         """The ``k`` words that push the score most towards science, as (word, ratio, occurrences)."""

@@ -103,6 +103,9 @@ class DensityScorer:
             if mode == "word" and english_plurals:
                 terms = {**_possessive_variants(terms), **terms}
             self.indexes[lang] = LanguageIndex(lang, mode, terms)
+        for lang, model in self.science.items():  # scored in the density's own tokenization pass where it can be
+            if lang in self.indexes and self.indexes[lang].mode == "word":
+                self.indexes[lang].attach_token_values(model.ratios)
 
     @classmethod
     def from_terms(cls, lexicons: dict[str, dict[str, float]], **kw) -> DensityScorer:
@@ -165,7 +168,8 @@ class DensityScorer:
         return self.stats_many(texts, languages).scores()
 
     def stats_many(self, texts: list[str], languages: list[str]) -> BatchStats:
-        """``score_many`` as arrays (no per-text objects), in input order."""
+        """``score_many`` as arrays (no per-text objects), in input order; ``token_mean`` is the science score of
+        the texts whose language has a word-mode science model (NaN for the others)."""
         if len(texts) != len(languages):
             raise ValueError(f"{len(texts)} texts but {len(languages)} languages")
         n = len(texts)
@@ -181,6 +185,10 @@ class DensityScorer:
             ii = np.asarray(idx, dtype=np.int64)
             out.covered[ii], out.n_matches[ii], out.n_terms[ii], out.total[ii] = (
                 r.covered, r.n_matches, r.n_terms, r.total)
+            if r.token_mean is not None:
+                if out.token_mean is None:
+                    out.token_mean = np.full(n, np.nan)
+                out.token_mean[ii] = r.token_mean
         return out
 
     def explain(self, text: str, language: str) -> list[tuple[str, float, int]]:

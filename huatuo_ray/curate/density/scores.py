@@ -26,6 +26,14 @@ class DensityScore:
 EMPTY = DensityScore(0.0, 0, 0, 0.0, 0)
 
 
+def mean_per_text(values: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Per text, the mean of its tokens' ``values`` (the texts' tokens back to back, ``lens`` tokens each; 0 for a
+    text without tokens). Summed in token order, so a text alone and the same text in a batch get the same mean."""
+    n = len(lens)
+    sums = np.bincount(np.repeat(np.arange(n), lens), weights=values, minlength=n)
+    return np.where(lens > 0, sums / np.maximum(lens, 1), 0.0)
+
+
 @dataclass
 class BatchStats:
     """DensityScore fields of a batch of texts as arrays (float64 covered, int64 counts)."""
@@ -34,12 +42,13 @@ class BatchStats:
     n_matches: np.ndarray
     n_terms: np.ndarray
     total: np.ndarray
+    token_mean: np.ndarray | None = None  # word mode with token values: their mean per text (NaN: none for it)
 
     @classmethod
-    def zeros(cls, n: int, total: np.ndarray | None = None) -> BatchStats:
+    def zeros(cls, n: int, total: np.ndarray | None = None, token_mean: np.ndarray | None = None) -> BatchStats:
         """No match in any of ``n`` texts (of ``total`` units each, default 0)."""
         return cls(np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
-                   np.zeros(n, dtype=np.int64) if total is None else total)
+                   np.zeros(n, dtype=np.int64) if total is None else total, token_mean)
 
     @property
     def density(self) -> np.ndarray:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from huatuo_ray.curate.base import KEEP, FilterStage, Verdict
-from huatuo_ray.curate.density.config import NAME, DensityConfig
+from huatuo_ray.curate.density.config import NAME, DensityConfig, ScienceCheck
+from huatuo_ray.curate.density.encoding import tokens
 from huatuo_ray.curate.density.scorer import DensityScorer
 from huatuo_ray.curate.density.scores import DensityScore
 
@@ -52,19 +55,18 @@ class DensityFilter(FilterStage):
         score (None: no science check). ``text`` is scored against the clinical lexicons when the science check
         would drop it (without it, its clinical density counts as 0)."""
         if score is None:
-            return Verdict(False, f"no lexicon for language {language}", "density_no_lexicon")
+            return _no_lexicon(language)
         thr = self.config.threshold(language)
         if score.density < thr:
-            return Verdict(False, f"density {score.density:.3f} < {thr:.3f} ({language})", "density_below_threshold")
+            return _below(score.density, thr, language)
         need = self.config.matches_needed(language)
         if score.n_terms < need:
-            return Verdict(False, f"density terms {score.n_terms} < {need} ({language})", "density_too_few_terms")
+            return _too_few(score.n_terms, need, language)
         check = self.config.science_check.get(language)
         if check is not None and science is not None and science >= check.max_score:
             clinical = self.clinical_density(text, language) if text is not None else 0.0
             if clinical < check.min_clinical_density:
-                return Verdict(False, f"density science {science:.3f} >= {check.max_score:.3f}, clinical density "
-                               f"{clinical:.3f} < {check.min_clinical_density:.3f} ({language})", "density_science")
+                return _science(science, clinical, check, language)
         return KEEP
 
     def clinical_density(self, text: str, language) -> float:
@@ -86,20 +88,72 @@ class DensityFilter(FilterStage):
         return score, self.decide(language, score, self.science_score(text, language), text)
 
     def judge(self, docs: list[dict]) -> list[Verdict]:
-        """Annotate and decide every document, scoring the whole unit with one ``stats_many``."""
+        """Annotate and decide every document as :meth:`decide` does, for a whole unit at once: one
+        ``stats_many`` (the science scores from the same tokenization), the thresholds applied as arrays, a
+        Verdict built only for the documents dropped."""
         self.setup()
-        langs = [d.get("language") for d in docs]
-        known = [self._has_lexicon(lang) for lang in langs]
-        stats = self.scorer.stats_many(
-            [d.get("text") or "" for d, k in zip(docs, known) if k], [lang for lang, k in zip(langs, known) if k]
-        )
-        scores = iter(stats.scores())
-        verdicts = []
-        for doc, lang, k in zip(docs, langs, known):
-            score = next(scores) if k else None
-            science = self.science_score(doc.get("text") or "", lang) if k else None
-            doc["density"] = score.density if score else 0.0
-            doc["density_terms"] = score.n_terms if score else 0
-            doc["density_science"] = science if science is not None else 0.0
-            verdicts.append(self.decide(lang, score, science, doc.get("text") or ""))
+        n = len(docs)
+        texts = [d.get("text") or "" for d in docs]
+        langs = np.array([d.get("language") for d in docs], dtype=object)
+        present = [lang for lang in dict.fromkeys(langs.tolist()) if self._has_lexicon(lang)]
+        of_lang = {lang: np.flatnonzero(langs == lang) for lang in present}
+        known = np.zeros(n, dtype=bool)
+        thr, need = np.zeros(n), np.zeros(n, dtype=np.int64)
+        for lang, ii in of_lang.items():
+            known[ii], thr[ii], need[ii] = True, self.config.threshold(lang), self.config.matches_needed(lang)
+        kidx = np.flatnonzero(known)
+        stats = self.scorer.stats_many([texts[i] for i in kidx], langs[kidx].tolist())
+        density, terms, science = np.zeros(n), np.zeros(n, dtype=np.int64), np.full(n, np.nan)
+        density[kidx], terms[kidx] = stats.density, stats.n_terms
+        if stats.token_mean is not None:
+            science[kidx] = stats.token_mean
+        below = known & (density < thr)
+        few = known & ~below & (terms < need)
+        suspect = np.zeros(n, dtype=bool)
+        for lang, ii in of_lang.items():
+            check, model = self.config.science_check.get(lang), self.scorer.science.get(lang)
+            if check is None or model is None:
+                science[ii] = np.nan
+                continue
+            todo = ii[np.isnan(science[ii])]  # a science model the density pass could not apply (char mode)
+            if len(todo):
+                science[todo] = model.score_many([tokens(texts[i]) for i in todo])
+            suspect[ii] = science[ii] >= check.max_score
+        suspect &= known & ~below & ~few
+        verdicts = [KEEP] * n
+        for i in np.flatnonzero(~known).tolist():
+            verdicts[i] = _no_lexicon(langs[i])
+        for i in np.flatnonzero(below).tolist():
+            verdicts[i] = _below(float(density[i]), float(thr[i]), langs[i])
+        for i in np.flatnonzero(few).tolist():
+            verdicts[i] = _too_few(int(terms[i]), int(need[i]), langs[i])
+        for lang in present:
+            ii = np.flatnonzero(suspect & (langs == lang))
+            if len(ii):
+                check, sub = self.config.science_check[lang], self.scorer.clinical.get(lang)
+                clinical = (sub.stats_many([texts[i] for i in ii], [lang] * len(ii)).density if sub is not None
+                            else np.zeros(len(ii)))
+                for i, c in zip(ii.tolist(), clinical.tolist()):
+                    if c < check.min_clinical_density:
+                        verdicts[i] = _science(float(science[i]), c, check, lang)
+        science = np.nan_to_num(science, nan=0.0)
+        for doc, d, t, sc in zip(docs, density.tolist(), terms.tolist(), science.tolist()):
+            doc["density"], doc["density_terms"], doc["density_science"] = d, t, sc
         return verdicts
+
+
+def _no_lexicon(language) -> Verdict:
+    return Verdict(False, f"no lexicon for language {language}", "density_no_lexicon")
+
+
+def _below(density: float, threshold: float, language) -> Verdict:
+    return Verdict(False, f"density {density:.3f} < {threshold:.3f} ({language})", "density_below_threshold")
+
+
+def _too_few(n_terms: int, need: int, language) -> Verdict:
+    return Verdict(False, f"density terms {n_terms} < {need} ({language})", "density_too_few_terms")
+
+
+def _science(science: float, clinical: float, check: ScienceCheck, language) -> Verdict:
+    return Verdict(False, f"density science {science:.3f} >= {check.max_score:.3f}, clinical density "
+                   f"{clinical:.3f} < {check.min_clinical_density:.3f} ({language})", "density_science")
