@@ -40,3 +40,14 @@ def init_ray(cfg: RayConfig) -> str:
     ray.init(address="local", include_dashboard=False, runtime_env=env, **kwargs)
     log.info("started a local Ray with %s CPUs", ray.cluster_resources().get("CPU"))
     return "local"
+
+
+def start_data_coordinator() -> None:
+    """Start Ray Data's autoscaling coordinator now, while the driver still plans, instead of when the first
+    dataset starts executing: until that actor answers, Ray Data (2.60) sees no cluster resources and runs one task
+    at a time, which leaves cores idle through the first tasks. Best effort: nothing happens if Ray Data moved it."""
+    try:
+        from ray.data._internal.cluster_autoscaler import get_or_create_autoscaling_coordinator
+    except ImportError:  # a Ray Data without it (the name is internal)
+        return
+    get_or_create_autoscaling_coordinator()

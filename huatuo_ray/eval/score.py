@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from huatuo_ray.benchmarks.items import Item
 from huatuo_ray.errors import LedgerError
 from huatuo_ray.eval.extract import extract_answer
-from huatuo_ray.llm.client import LLMResult
+
+if TYPE_CHECKING:
+    from huatuo_ray.llm.client import LLMResult
 
 
 @dataclass
