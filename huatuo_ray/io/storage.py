@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from huatuo_ray.errors import RecipeError
+from huatuo_ray.errors import RecipeError, SetupError
 from huatuo_ray.redact import mask_text
 
 REMOTE_SCHEMES = ("s3", "gs", "gcs")
@@ -118,7 +118,7 @@ def gcs_emulator(value: str) -> dict[str, str]:
     or ``host:port`` for plain HTTP, as the Google client libraries read it)."""
     parts = urlsplit(value if "://" in value else f"http://{value}")
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
-        raise RecipeError(f"STORAGE_EMULATOR_HOST={mask_text(value)!r}: expected http://HOST:PORT or HOST:PORT")
+        raise SetupError(f"STORAGE_EMULATOR_HOST={mask_text(value)!r}: expected http://HOST:PORT or HOST:PORT")
     return {"scheme": parts.scheme, "endpoint_override": parts.netloc}
 
 

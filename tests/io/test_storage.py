@@ -18,7 +18,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from huatuo_ray.errors import OutputLocked, RecipeError
+from huatuo_ray.errors import OutputLocked, RecipeError, SetupError
 from huatuo_ray.io import lock as lock_mod
 from huatuo_ray.io.atomic import UPLOAD_PREFIX, remove_temporaries, write_json_atomic, write_parquet_atomic
 from huatuo_ray.io.files import parquet_files
@@ -54,7 +54,7 @@ def test_gcs_endpoint_comes_from_storage_emulator_host(monkeypatch):
     assert gcs_emulator("localhost:9023") == {"scheme": "http", "endpoint_override": "localhost:9023"}
     assert gcs_emulator("https://gcs.internal:443/") == {"scheme": "https", "endpoint_override": "gcs.internal:443"}
     for bad in ("ftp://h:1", "http://h:1/storage/v1", "http://"):
-        with pytest.raises(RecipeError, match="STORAGE_EMULATOR_HOST"):
+        with pytest.raises(SetupError, match="STORAGE_EMULATOR_HOST"):
             gcs_emulator(bad)
     monkeypatch.setattr(storage, "_FILESYSTEMS", {})
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443")
