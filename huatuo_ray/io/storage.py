@@ -11,7 +11,9 @@ or the completion of a multipart upload), and an upload cut off by a kill never 
 a finished local file as one object; :mod:`huatuo_ray.io.atomic` builds its atomic writes on that.
 
 Credentials come from the environment (``AWS_ACCESS_KEY_ID`` ..., ``AWS_ENDPOINT_URL``, an instance role,
-``GOOGLE_APPLICATION_CREDENTIALS``), as ``pyarrow.fs`` reads them; a URI that carries them is refused.
+``GOOGLE_APPLICATION_CREDENTIALS``), as ``pyarrow.fs`` reads them; a URI that carries them is refused. ``gs://``
+goes to a GCS emulator instead of Google when ``STORAGE_EMULATOR_HOST`` names one (``http://127.0.0.1:4443`` or
+``host:port``, as the Google client libraries and gcsfs read it), without credentials.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from huatuo_ray.errors import RecipeError
+from huatuo_ray.errors import RecipeError, SetupError
 from huatuo_ray.redact import mask_text
 
 REMOTE_SCHEMES = ("s3", "gs", "gcs")
@@ -104,9 +106,20 @@ def filesystem(uri: str):
             if region:
                 kwargs["region"] = region
             _FILESYSTEMS[key] = pafs.S3FileSystem(**kwargs) if kwargs else pafs.FileSystem.from_uri(uri)[0]
+        elif os.environ.get("STORAGE_EMULATOR_HOST"):
+            _FILESYSTEMS[key] = pafs.GcsFileSystem(anonymous=True, **gcs_emulator(os.environ["STORAGE_EMULATOR_HOST"]))
         else:
             _FILESYSTEMS[key] = pafs.FileSystem.from_uri(uri)[0]
     return _FILESYSTEMS[key]
+
+
+def gcs_emulator(value: str) -> dict[str, str]:
+    """``GcsFileSystem``'s ``scheme`` and ``endpoint_override`` for ``STORAGE_EMULATOR_HOST`` (``http://host:port``,
+    or ``host:port`` for plain HTTP, as the Google client libraries read it)."""
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
+        raise SetupError(f"STORAGE_EMULATOR_HOST={mask_text(value)!r}: expected http://HOST:PORT or HOST:PORT")
+    return {"scheme": parts.scheme, "endpoint_override": parts.netloc}
 
 
 @dataclass(frozen=True)
@@ -206,8 +219,19 @@ class ObjectPath:
     def _children(self, recursive: bool) -> list["ObjectPath"]:
         import pyarrow.fs as pafs
 
-        infos = self.fs.get_file_info(pafs.FileSelector(self.key, allow_not_found=True, recursive=recursive))
-        return sorted(ObjectPath(f"{self.scheme}://{i.path}") for i in infos)
+        if self.scheme != "gs":
+            infos = self.fs.get_file_info(pafs.FileSelector(self.key, allow_not_found=True, recursive=recursive))
+            return sorted(ObjectPath(f"{self.scheme}://{i.path}") for i in infos)
+        # pyarrow's GCS listing drops the prefixes the store returns: a folder with no marker object (one whose
+        # objects were written one by one, as here) is missing from a listing of its parent. The folders are taken
+        # from the keys of a recursive listing instead.
+        infos = self.fs.get_file_info(pafs.FileSelector(self.key, allow_not_found=True, recursive=True))
+        base = self.key + "/"
+        found = set()
+        for i in infos:
+            parts = i.path[len(base):].split("/")
+            found.update(base + "/".join(parts[:n]) for n in range(1, len(parts) + 1 if recursive else 2))
+        return sorted(ObjectPath(f"{self.scheme}://{p}") for p in found)
 
     def files(self) -> list[tuple["ObjectPath", int]]:
         """Every object under this prefix, with its size, sorted by key."""
@@ -273,15 +297,27 @@ class ObjectPath:
         if info.type == pafs.FileType.File:
             self.fs.delete_file(self.key)
         elif info.type == pafs.FileType.Directory:
-            self.fs.delete_dir(self.key)
+            try:
+                self.fs.delete_dir(self.key)
+            except FileNotFoundError:
+                # GCS: pyarrow deletes every object under the prefix, then the folder's marker object, which a
+                # folder written object by object does not have; only objects left behind make it a failure
+                if self.files():
+                    raise
 
 
 class _ObjectReader(io.RawIOBase):
-    """Raw reads of one object through ``pyarrow.fs``, store failures raised as ``OSError(EIO)``."""
+    """Raw reads of one object through ``pyarrow.fs``, store failures raised as ``OSError(EIO)``.
+
+    A seek only moves the position; the next read starts a ranged request there, and a read at or past the end is
+    the end of the file without a request: GCS answers a range that starts at the object's size with 416, and
+    readers seek to the end to learn the size (``pyarrow.parquet`` does)."""
 
     def __init__(self, obj: ObjectPath):
         self.uri = obj.uri
         self._f = _io_errors(self.uri, lambda: obj.fs.open_input_file(obj.key))
+        self._size = _io_errors(self.uri, self._f.size)
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
@@ -290,13 +326,25 @@ class _ObjectReader(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:
-        return _io_errors(self.uri, lambda: self._f.readinto(b))
+        if self._pos >= self._size:
+            return 0
+        if self._f.tell() != self._pos:
+            _io_errors(self.uri, lambda: self._f.seek(self._pos))
+        n = _io_errors(self.uri, lambda: self._f.readinto(b))
+        self._pos += n
+        return n
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return _io_errors(self.uri, lambda: self._f.seek(offset, whence))
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"invalid whence ({whence})")
+        pos = offset + (0, self._pos, self._size)[whence]
+        if pos < 0:
+            raise OSError(errno.EINVAL, f"negative seek position {pos}", self.uri)
+        self._pos = pos
+        return pos
 
     def tell(self) -> int:
-        return self._f.tell()
+        return self._pos
 
     def close(self) -> None:
         if not self.closed:

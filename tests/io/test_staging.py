@@ -1,6 +1,6 @@
-"""The staging protocol against a real S3 server (moto on 127.0.0.1): a staged step runs on a local copy of its
-output, pushes its files object by object (markers after the data) and the runner writes ``stats.json`` to the
-bucket last; a kill between two uploads leaves the step not done, the rerun resumes from the local copy and
+"""The staging protocol against real servers on 127.0.0.1, S3 (moto) and GCS (fake-gcs-server), each test on both:
+a staged step runs on a local copy of its output, pushes its files object by object (markers after the data) and
+the runner writes ``stats.json`` to the bucket last; a kill between two uploads leaves the step not done, the rerun resumes from the local copy and
 completes; a third run does nothing. Paths are rewritten between the local copy and the bucket."""
 
 from __future__ import annotations
@@ -63,13 +63,13 @@ class FakeStep(Step):
 
 
 @pytest.fixture
-def recipe(s3, tmp_path, monkeypatch):
+def recipe(bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("HUATUO_RAY_STAGING", str(tmp_path / "staging"))
-    return load_recipe(None, [f"run.dir={s3}/run"])
+    return load_recipe(None, [f"run.dir={bucket}/run"])
 
 
-def test_a_kill_between_pushes_leaves_the_step_not_done_and_the_rerun_completes(recipe, s3, monkeypatch):
-    out = location(f"{s3}/run/fake")
+def test_a_kill_between_pushes_leaves_the_step_not_done_and_the_rerun_completes(recipe, bucket, monkeypatch):
+    out = location(f"{bucket}/run/fake")
     step = FakeStep()
     uploads = []
     real_upload = staging_mod.upload
@@ -105,8 +105,8 @@ def test_a_kill_between_pushes_leaves_the_step_not_done_and_the_rerun_completes(
     assert runner.states["fake"] == "done before" and step.ran == []
 
 
-def test_a_copy_of_another_start_is_discarded_and_the_bucket_state_pulled(recipe, s3, tmp_path):
-    out = location(f"{s3}/run/fake")
+def test_a_copy_of_another_start_is_discarded_and_the_bucket_state_pulled(recipe, bucket, tmp_path):
+    out = location(f"{bucket}/run/fake")
     step = FakeStep()
     Runner(recipe, echo=lambda m: None).run_step(step)
     local = local_dir(out)
@@ -120,8 +120,8 @@ def test_a_copy_of_another_start_is_discarded_and_the_bucket_state_pulled(recipe
     assert rundir.finished(out) is not None
 
 
-def test_an_input_is_pulled_once_per_finished_output(s3, tmp_path):
-    up = location(f"{s3}/run/up")
+def test_an_input_is_pulled_once_per_finished_output(bucket, tmp_path):
+    up = location(f"{bucket}/run/up")
     (up / "part.bin").write_bytes(b"1" * 10)
     (up / "_llm_cache" / "x.json").write_text("{}")
     (up / "stats.json").write_text(json.dumps({"complete": True, "path": f"{up}/part.bin"}))
