@@ -4,7 +4,7 @@ Every raw record ends as exactly one document or one quarantine entry; ``ReadRes
 counts raw records (blank lines in JSONL are skipped and counted separately, they are not records).
 
 A unit is read as a stream of parts (:func:`read_parts`): a part is yielded whenever the raw bytes of its records
-reach ``part_bytes``, so a unit of any size is held one part at a time. One module per format: :mod:`.jsonl`,
+reach ``part_bytes``, so a unit of any size is held one part at a time. A reader per format (JSON documents read their JSON Lines form with the JSONL one): :mod:`.jsonl`,
 :mod:`.json_doc` (``.json``), :mod:`.parquet`, :mod:`.text`; :mod:`.record` turns a parsed record into a document.
 
 Damaged data (a truncated or corrupt compressed stream, a malformed item of a JSON list) keeps the records
@@ -30,7 +30,6 @@ FAST_JSON = True  # JSONL lines go through orjson where it gives the same value 
 
 from huatuo_ray.io.readers.record import BOM, NESTED, RESERVED, ReadResult  # noqa: E402 (the settings come first)
 from huatuo_ray.io.readers.json_doc import JsonReader  # noqa: E402
-from huatuo_ray.io.readers.jsonl import JsonlReader  # noqa: E402
 from huatuo_ray.io.readers.parquet import PARQUET_BATCH_BYTES, ParquetReader  # noqa: E402
 from huatuo_ray.io.readers.text import TextReader  # noqa: E402
 
@@ -38,7 +37,7 @@ __all__ = ["BOM", "CHUNK", "FAST_JSON", "NESTED", "PARQUET_BATCH_BYTES", "RESERV
            "open_input", "read_parts", "read_unit"]
 
 
-class _Reader(JsonlReader, JsonReader, ParquetReader, TextReader):
+class _Reader(JsonReader, ParquetReader, TextReader):
     """One unit's reader: the format's records, as parts."""
 
     def parts(self) -> Iterator[ReadResult]:
@@ -50,7 +49,7 @@ class _Reader(JsonlReader, JsonReader, ParquetReader, TextReader):
             elif fmt == "parquet":
                 yield from self._read_parquet()
             elif fmt == "conversations":
-                self._read_json_document()
+                yield from self._read_json_document()
             elif fmt in ("text", "text_blocks"):
                 yield from self._read_text(blocks=fmt == "text_blocks")
             else:

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from huatuo_ray.io import readers  # the package's settings, read when used (tests set CHUNK)
+from huatuo_ray.io.compressed import DAMAGE, Stream, is_io_error
 from huatuo_ray.io.language import detect_language
 from huatuo_ray.io.units import WorkUnit
 from huatuo_ray.recipe import SourceConfig
@@ -78,15 +80,12 @@ class RecordReader:
         if not isinstance(obj, dict):
             self.quarantine(fallback_id, f"record is a JSON {type(obj).__name__}, expected an object", _short(obj))
             return
-        rid = fallback_id
-        own = obj.get(self.source.id_field)
-        if own is not None:
-            if isinstance(own, bool) or not isinstance(own, (str, int)) or (isinstance(own, str) and not own.strip()):
-                self.quarantine(fallback_id, f"field {self.source.id_field!r} is not a usable id: {_short(own)}", _short(obj))
-                return
-            rid = str(own)
+        rid, problem = self._own_id(obj.get(self.source.id_field), fallback_id)
+        if problem:
+            self.quarantine(fallback_id, problem, _short(obj))
+            return
         if raw_size > self.max_record_bytes:
-            self.quarantine(rid, f"record of {raw_size} bytes exceeds max_record_bytes={self.max_record_bytes}", _short(obj))
+            self.quarantine(rid, self._too_big(raw_size), _short(obj))
             return
         text, problem = self._text_of(obj)
         if problem:
@@ -120,6 +119,34 @@ class RecordReader:
             doc["conversations"] = json.dumps(obj["conversations"], ensure_ascii=False)
         self.result.records += 1
         self.result.docs.append(doc)
+
+    def _own_id(self, own: Any, fallback_id: str) -> tuple[str, str | None]:
+        """A record's id (its ``id_field``, else ``fallback_id``) and, when that field holds no usable id, why."""
+        if own is None:
+            return fallback_id, None
+        if isinstance(own, bool) or not isinstance(own, (str, int)) or (isinstance(own, str) and not own.strip()):
+            return fallback_id, f"field {self.source.id_field!r} is not a usable id: {_short(own)}"
+        return str(own), None
+
+    def _too_big(self, raw_size: int) -> str:
+        return f"record of {raw_size} bytes exceeds max_record_bytes={self.max_record_bytes}"
+
+    def _read_all(self) -> tuple[bytes, str | None]:
+        """The file's (decompressed) bytes at once; when the stream breaks off, what was read and why it stops.
+        No reader holds a whole file: this is what the streamed readers are tested against (tests/io)."""
+        with Stream(self.unit.path, self.unit.compression) as f:
+            chunks, pos = [], 0
+            while True:
+                try:
+                    chunk = f.read1(readers.CHUNK)
+                except DAMAGE as e:
+                    if isinstance(e, OSError) and is_io_error(e):
+                        raise
+                    return b"".join(chunks), f.damage(e, pos)
+                if not chunk:
+                    return b"".join(chunks), None
+                chunks.append(chunk)
+                pos += len(chunk)
 
     def _text_fields(self) -> list[str]:
         return self._tf
