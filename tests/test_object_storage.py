@@ -144,7 +144,8 @@ def test_every_step_may_use_a_bucket_and_one_that_cannot_is_refused_before_anyth
     sources = "sources=[{name: web, path: /nowhere, type: web}]"
     for backend in ("vllm_engine", "local", "endpoint"):  # unify: every backend (the local server's files stay local)
         recipe = load_recipe(None, [f"run.dir={s3}/run", sources, f"llm.backend={backend}"])
-        assert Runner(recipe, echo=lambda msg: None).remote_problems(["curate", "unify", "sample", "pack", "train"]) == []
+        steps = ["curate", "unify", "sample", "pack", "train"]
+        assert Runner(recipe, echo=lambda msg: None).remote_problems(steps) == []
     cache_only = load_recipe(None, [f"run.dir={tmp_path}", f"llm.cache_dir={s3}/cache", sources])
     assert Runner(cache_only, echo=lambda msg: None).remote_problems(["unify"]) == []  # a local output, a remote cache
     # a step that writes local files only (the default of a step) is refused before the steps before it run

@@ -145,8 +145,14 @@ def _read_requests(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {c: np.array(table.column(c).to_pylist(), dtype=object) for c in table.column_names}
 
 
-def generate_round(requests_dir: "str | Path | ObjectPath", cfg: EngineConfig, model_path: str, model: str, cache_dir: str,
-                   run_id: str) -> tuple[int, dict[str, str]]:
+def request_files(requests_dir: "str | Path | ObjectPath") -> list[str]:
+    """A round's request files (paths or object URIs), sorted: every one is whole (written by one upload or rename)."""
+    folder = location(requests_dir)
+    return sorted(str(p) for p in folder.glob("*.parquet")) if folder.exists() else []
+
+
+def generate_round(requests_dir: "str | Path | ObjectPath", cfg: EngineConfig, model_path: str, model: str,
+                   cache_dir: str, run_id: str) -> tuple[int, dict[str, str]]:
     """Run every request under ``requests_dir`` (a local folder or a bucket prefix) through the vLLM engine
     processor and cache the completions.
 
@@ -158,8 +164,7 @@ def generate_round(requests_dir: "str | Path | ObjectPath", cfg: EngineConfig, m
     from ray.data.llm import build_processor
 
     light = {"num_cpus": cfg.cpu_stage_num_cpus}
-    folder = location(requests_dir)
-    files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.exists() else []
+    files = request_files(requests_dir)
     if not files:
         return 0, {}
     processor = build_processor(processor_config(cfg, model_path), preprocess=_preprocess,

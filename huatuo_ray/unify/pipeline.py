@@ -51,6 +51,7 @@ from huatuo_ray.unify.output import finish_unify, kept_row, rejected_row
 
 log = logging.getLogger(__name__)
 STEP = "unify"  # this step's name in the run (its metrics' tag)
+ENGINE_DIR = "_engine"  # backend vllm_engine: the request rounds of the run in progress
 
 
 @dataclass
@@ -241,6 +242,7 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
                           if is_remote(output) else output)
             with open_backend(recipe.llm, server_dir) as endpoint:
                 _execute(recipe, endpoint, cache_dir, curated, out, pending, len(unit_ids), identity, api_key)
+    rmtree(output / ENGINE_DIR)  # rounds a run killed after its last commit left behind
     stats = finish_unify(out, unit_ids, started, done_before, len(pending))
     print(f"[unify] {describe(stats)}; requests {stats['requests']}", file=sys.stderr, flush=True)
     return UnifyResult(output, stats)
@@ -300,7 +302,7 @@ def _execute_engine(recipe: Recipe, cache_dir: str, curated: Path, out: OutputDi
 
     run_id = uuid.uuid4().hex
     model_path = resolve_engine_model(recipe.llm.engine)
-    work = out.root.resolve() / "_engine"  # absolute: the actors' working directory is not the driver's
+    work = out.root.resolve() / ENGINE_DIR  # absolute: the actors' working directory is not the driver's
     rmtree(work)  # a killed run's rounds: their finished requests are in the cache
     errors: dict[str, str] = {}
     max_rounds = 2 * (recipe.unify.max_regenerations + 1) + 1  # requests per segment, at most, plus the last replay

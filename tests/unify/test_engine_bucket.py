@@ -80,6 +80,11 @@ def assert_equals_the_run_on_disk(bucket: str, curated: Path, tmp_path: Path) ->
     assert reasons["u1-doc0#0"] == CONTEXT_REASON and reasons.notna().all()
     assert sum(stats["counts"]["dropped_by_reason"].values()) == stats["dropped"]
     assert not (remote / "_engine").exists()  # the rounds go with the run
+    # rounds a run killed after its last commit left behind go with the next run, which has nothing else to do
+    (disk / "_engine" / "round01").mkdir(parents=True)
+    (disk / "_engine" / "round01" / "u0.parquet").write_bytes(b"left by a killed run")
+    assert run_unify(recipe(str(tmp_path / "run")), curated, disk, cache_dir=cache).stats["units"]["run_now"] == 0
+    assert not (disk / "_engine").exists()
     return stats
 
 
