@@ -1,8 +1,8 @@
 """A run directory and sources in a bucket of a real S3 server (moto on 127.0.0.1; sft and, under -m heavy, curate
 also on a GCS server, fake-gcs-server): curate reads its sources from
 the bucket and writes its units, markers, ledger and stats there, equal to the same run on disk; a rerun resumes;
-kill -9 mid-run and a rerun give the output of an uninterrupted run; unify with llm.backend = vllm_engine (the one
-step that cannot use a bucket) is refused."""
+kill -9 mid-run and a rerun give the output of an uninterrupted run; a step that cannot use a bucket is refused
+before anything runs (every step of the pipeline can; unify with vllm_engine: tests/unify/test_engine_bucket.py)."""
 
 from __future__ import annotations
 
@@ -136,22 +136,25 @@ def test_sft_with_sources_and_run_dir_in_a_bucket_equals_the_run_on_disk(bucket,
     assert run_steps(recipes["bucket"], "sft")["sft"]["units"] == stats["bucket"]["units"]  # done: not redone
 
 
-def test_steps_that_cannot_use_a_bucket_are_refused_before_anything_runs(s3, tmp_path):
-    recipe = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]",
-                                "llm.backend=vllm_engine"])
+def test_every_step_may_use_a_bucket_and_one_that_cannot_is_refused_before_anything_runs(s3, tmp_path,
+                                                                                           monkeypatch):
+    from huatuo_ray.job import Step
+    from huatuo_ray.unify.job import UnifyStep
+
+    sources = "sources=[{name: web, path: /nowhere, type: web}]"
+    for backend in ("vllm_engine", "local", "endpoint"):  # unify: every backend (the local server's files stay local)
+        recipe = load_recipe(None, [f"run.dir={s3}/run", sources, f"llm.backend={backend}"])
+        steps = ["curate", "unify", "sample", "pack", "train"]
+        assert Runner(recipe, echo=lambda msg: None).remote_problems(steps) == []
+    cache_only = load_recipe(None, [f"run.dir={tmp_path}", f"llm.cache_dir={s3}/cache", sources])
+    assert Runner(cache_only, echo=lambda msg: None).remote_problems(["unify"]) == []  # a local output, a remote cache
+    # a step that writes local files only (the default of a step) is refused before the steps before it run
+    monkeypatch.setattr(UnifyStep, "remote_unsupported", Step.remote_unsupported)
     runner = Runner(recipe, echo=lambda msg: None)
-    assert runner.remote_problems(["curate", "sample", "pack", "train"]) == []  # staged (huatuo_ray.io.staging)
-    problems = runner.remote_problems(["unify", "sample"])
-    assert [p.split(" cannot")[0] for p in problems] == ["step unify"]
-    local = load_recipe(None, [f"run.dir={s3}/run", "sources=[{name: web, path: /nowhere, type: web}]",
-                               "llm.backend=local"])
-    assert Runner(local, echo=lambda msg: None).remote_problems(["unify"]) == []  # its server files stay local
+    assert [p.split(" cannot")[0] for p in runner.remote_problems(["unify", "sample"])] == ["step unify"]
     with pytest.raises(InputError, match="step unify cannot use an object store"):
         runner.run(["curate", "unify"])  # refused before curate starts
     assert not list(location(s3).iterdir())  # nothing was written
-    cache_only = load_recipe(None, [f"run.dir={tmp_path}", f"llm.cache_dir={s3}/cache",
-                                    "sources=[{name: web, path: /nowhere, type: web}]"])
-    assert Runner(cache_only, echo=lambda msg: None).remote_problems(["unify"]) == []  # any backend, local output
 
 
 @pytest.mark.heavy

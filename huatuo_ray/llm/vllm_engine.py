@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from huatuo_ray.io.atomic import write_parquet_atomic
+from huatuo_ray.io.storage import ObjectPath, location, read_parquet
 from huatuo_ray.llm.cache import RequestCache, request_key
 from huatuo_ray.llm.client import CONTEXT_REASON, LLMResult, sampling_params
 from huatuo_ray.llm.config import EngineConfig, SamplingConfig
@@ -58,8 +59,8 @@ class ReplayClient:
                             "sampling_json": json.dumps(params, sort_keys=True)}
         return LLMResult(error=PENDING)
 
-    def write_misses(self, path: Path) -> int:
-        """Write the recorded misses to a Parquet file (atomically); returns how many."""
+    def write_misses(self, path: "Path | ObjectPath") -> int:
+        """Write the recorded misses to a Parquet file or object (whole, atomically); returns how many."""
         import pyarrow as pa
 
         rows = list(self.misses.values())
@@ -140,15 +141,20 @@ def _store(batch: dict[str, np.ndarray], cache_dir: str, model: str, run_id: str
 
 
 def _read_requests(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(batch["path"][0])
+    table = read_parquet(batch["path"][0])
     return {c: np.array(table.column(c).to_pylist(), dtype=object) for c in table.column_names}
 
 
-def generate_round(requests_dir: Path, cfg: EngineConfig, model_path: str, model: str, cache_dir: str,
-                   run_id: str) -> tuple[int, dict[str, str]]:
-    """Run every request under ``requests_dir`` through the vLLM engine processor and cache the completions.
+def request_files(requests_dir: "str | Path | ObjectPath") -> list[str]:
+    """A round's request files (paths or object URIs), sorted: every one is whole (written by one upload or rename)."""
+    folder = location(requests_dir)
+    return sorted(str(p) for p in folder.glob("*.parquet")) if folder.exists() else []
+
+
+def generate_round(requests_dir: "str | Path | ObjectPath", cfg: EngineConfig, model_path: str, model: str,
+                   cache_dir: str, run_id: str) -> tuple[int, dict[str, str]]:
+    """Run every request under ``requests_dir`` (a local folder or a bucket prefix) through the vLLM engine
+    processor and cache the completions.
 
     Returns (requests run, {key: reason} of the rows the engine failed). Ray must be initialised. Reading,
     pre/post-processing and cache writes are light and reserve ``cfg.cpu_stage_num_cpus`` each, so the whole
@@ -158,7 +164,7 @@ def generate_round(requests_dir: Path, cfg: EngineConfig, model_path: str, model
     from ray.data.llm import build_processor
 
     light = {"num_cpus": cfg.cpu_stage_num_cpus}
-    files = sorted(str(p) for p in Path(requests_dir).glob("*.parquet"))
+    files = request_files(requests_dir)
     if not files:
         return 0, {}
     processor = build_processor(processor_config(cfg, model_path), preprocess=_preprocess,

@@ -10,7 +10,6 @@ from typing import Any
 from huatuo_ray import models
 from huatuo_ray.errors import Incomplete
 from huatuo_ray.io.output import OutputDir
-from huatuo_ray.io.storage import is_remote
 from huatuo_ray.job import LLM_CACHE, Ask, Context, Plan, Step
 from huatuo_ray.llm.backends import model_identity
 from huatuo_ray.llm.server import SERVER_RECORD
@@ -112,11 +111,7 @@ class UnifyStep(Step):
         return []
 
     def remote_unsupported(self, ctx: Context) -> str | None:
-        backend = ctx.recipe.llm.backend
-        if backend == "vllm_engine" and is_remote(ctx.output):  # the request cache alone may be anywhere
-            return ("llm.backend = vllm_engine keeps its request rounds in the step's folder, on local disk only; "
-                    "llm.backend = endpoint or local works with an object store")
-        return None
+        return None  # every backend writes the bucket directly (the engine's rounds too); the server's files stay local
 
     # the request cache: a redone unification never pays twice for a request; the local server's record: a
     # server a killed run left behind is still found and stopped

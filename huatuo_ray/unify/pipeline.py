@@ -28,6 +28,7 @@ import ray
 
 from huatuo_ray import metrics
 from huatuo_ray.errors import InputError, SetupError
+from huatuo_ray.io.atomic import write_json_atomic
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.staging import local_dir, staging_root
 from huatuo_ray.io.storage import arrow_source, is_remote, location, read_parquet, rmtree
@@ -50,6 +51,7 @@ from huatuo_ray.unify.output import finish_unify, kept_row, rejected_row
 
 log = logging.getLogger(__name__)
 STEP = "unify"  # this step's name in the run (its metrics' tag)
+ENGINE_DIR = "_engine"  # backend vllm_engine: the request rounds of the run in progress
 
 
 @dataclass
@@ -90,7 +92,7 @@ class UnifyWorker:
         self._api_key = api_key
         self.replay = json.loads(replay_json) if replay_json else None
         if self.replay:
-            path = Path(self.replay["errors_path"])
+            path = location(self.replay["errors_path"])
             self.errors = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         # One event loop in a thread serves every unit this actor holds: the actor is threaded
         # (max_concurrency), so the next unit starts while the last requests of the previous one finish,
@@ -126,7 +128,7 @@ class UnifyWorker:
         chat = replay.chat if replay else self.client.chat
         outcomes = await asyncio.gather(*(self._one(chat, s) for s in segments))
         if replay and replay.misses:  # not committed: its missing requests go to the engine round
-            n = replay.write_misses(Path(self.replay["requests_dir"]) / f"{unit_id}.parquet")
+            n = replay.write_misses(location(self.replay["requests_dir"]) / f"{unit_id}.parquet")
             return {"unit_id": unit_id, "pending_requests": n}
         outcomes += [PairOutcome(status="dropped", reason=SLICE_REASON)] * len(beyond)
         outcomes += [PairOutcome(status="dropped", reason=LANGUAGE_REASON)] * len(other_lang)
@@ -240,6 +242,7 @@ def run_unify(recipe: Recipe, curated: str | Path, output: str | Path, overwrite
                           if is_remote(output) else output)
             with open_backend(recipe.llm, server_dir) as endpoint:
                 _execute(recipe, endpoint, cache_dir, curated, out, pending, len(unit_ids), identity, api_key)
+    rmtree(output / ENGINE_DIR)  # rounds a run killed after its last commit left behind
     stats = finish_unify(out, unit_ids, started, done_before, len(pending))
     print(f"[unify] {describe(stats)}; requests {stats['requests']}", file=sys.stderr, flush=True)
     return UnifyResult(output, stats)
@@ -289,21 +292,24 @@ def _execute(recipe: Recipe, endpoint: EndpointConfig, cache_dir: str, curated: 
 
 def _execute_engine(recipe: Recipe, cache_dir: str, curated: Path, out: OutputDir, pending: list[str],
                     identity: str) -> None:
-    """Backend ``vllm_engine``: alternate replay rounds and engine rounds until every unit is committed."""
-    import shutil
+    """Backend ``vllm_engine``: alternate replay rounds and engine rounds until every unit is committed.
+
+    The rounds' files (``_engine/roundNN/<unit>.parquet``, ``_engine/errors.json``) live in the output, on disk or
+    in the bucket (each written whole), so actors on any node read and write them; they are deleted at the start
+    and at the end. Only the cache carries over a kill: a rerun replays what it holds and asks only the rest.
+    """
     import uuid
 
     run_id = uuid.uuid4().hex
     model_path = resolve_engine_model(recipe.llm.engine)
-    work = out.root / "_engine"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = out.root.resolve() / ENGINE_DIR  # absolute: the actors' working directory is not the driver's
+    rmtree(work)  # a killed run's rounds: their finished requests are in the cache
     errors: dict[str, str] = {}
     max_rounds = 2 * (recipe.unify.max_regenerations + 1) + 1  # requests per segment, at most, plus the last replay
     todo = pending
     for r in range(max_rounds + 1):
         requests_dir = work / f"round{r:02d}"
-        (work / "errors.json").write_text(json.dumps(errors), encoding="utf-8")
+        write_json_atomic(work / "errors.json", errors)
         replay = {"run_id": run_id, "errors_path": str(work / "errors.json"), "requests_dir": str(requests_dir)}
         notes = list(_map_units(recipe, None, cache_dir, curated, out, todo, identity, replay))
         waiting = [m["unit_id"] for m in notes if "pending_requests" in m]
@@ -311,7 +317,7 @@ def _execute_engine(recipe: Recipe, cache_dir: str, curated: Path, out: OutputDi
         print(f"[unify] round {r}: {len(todo) - len(waiting)}/{len(todo)} units committed, {wanted:,} requests "
               f"for the engine", file=sys.stderr, flush=True)
         if not waiting:
-            shutil.rmtree(work, ignore_errors=True)
+            rmtree(work)
             return
         t0 = time.time()
         n, new_errors = generate_round(requests_dir, recipe.llm.engine, model_path, model_id(recipe), cache_dir,

@@ -80,3 +80,21 @@ def test_engine_backend_has_no_endpoint():
     assert model_name(cfg) == "smollm2-135m-instruct (offline)"
     with pytest.raises(ValueError, match="no endpoint"), open_backend(cfg):
         pass
+
+
+def test_a_rounds_requests_in_a_bucket_are_written_whole_and_read_back(s3):
+    """The rounds' files of an output in a bucket (moto's S3 server): one object per unit, listed and read back as
+    the engine round reads them."""
+    import numpy as np
+
+    from huatuo_ray.io.storage import location
+    from huatuo_ray.llm.vllm_engine import _read_requests, request_files
+
+    client = ReplayClient("m", RequestCache(f"{s3}/cache"), "run")
+    asyncio.run(_chat_all(client, [0, 1]))
+    round_dir = location(f"{s3}/unify/_engine/round00")
+    assert client.write_misses(round_dir / "u1.parquet") == 2
+    files = request_files(str(round_dir))  # as the engine round lists them
+    assert files == [f"{s3}/unify/_engine/round00/u1.parquet"]
+    rows = _read_requests({"path": np.array(files, dtype=object)})
+    assert list(rows["key"]) == list(client.misses) and all(json.loads(m) == MSG for m in rows["messages_json"])

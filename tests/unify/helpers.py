@@ -40,6 +40,16 @@ def make_curated(root: Path, units: dict[str, list[str]], language: str = "en") 
     return root
 
 
+# llm.backend = vllm_engine on CPU, small and fast: SmolLM2 in float32, short answers, no regeneration
+ENGINE_SETTINGS = (
+    "llm.backend=vllm_engine", "llm.engine.device=cpu", "llm.engine.dtype=float32", "llm.engine.enforce_eager=true",
+    "llm.engine.max_model_len=512", "llm.engine.batch_size=8", 'llm.engine.env={"VLLM_CPU_KVCACHE_SPACE": "1"}',
+    "unify.question_sampling.max_tokens=24", "unify.answer_sampling.max_tokens=32", "unify.max_regenerations=0",
+    "unify.drop_cut_answers=false", "unify.actors=1", "unify.question_source_chars=4000",
+    "unify.answer_source_chars=4000")
+TOO_LONG = "Blood pressure readings: " + " ".join(str(9000 + i) for i in range(900))  # > 512 tokens: refused
+
+
 def small_recipe(base_url: str, *extra: str):
     """configs/local.yaml pointed at ``base_url`` with small, fast settings."""
     return load_recipe(REPO / "configs/local.yaml", [

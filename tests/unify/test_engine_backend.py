@@ -11,7 +11,9 @@ from huatuo_ray.recipe import load_recipe
 from huatuo_ray.unify.config import SLICE_REASON
 from huatuo_ray.unify.pipeline import run_unify
 from tests.unify.helpers import (
+    ENGINE_SETTINGS,
     REPO,
+    TOO_LONG,
     check_release_format,
     make_curated,
     medquad_texts,
@@ -22,18 +24,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # about 95 s: out of the def
 
 
 def engine_recipe(*extra: str):
-    return load_recipe(REPO / "configs/local.yaml", [
-        "llm.backend=vllm_engine", "llm.engine.device=cpu", "llm.engine.dtype=float32", "llm.engine.enforce_eager=true",
-        "llm.engine.max_model_len=512", "llm.engine.batch_size=8", 'llm.engine.env={"VLLM_CPU_KVCACHE_SPACE": "1"}',
-        "unify.question_sampling.max_tokens=24", "unify.answer_sampling.max_tokens=32", "unify.max_regenerations=0",
-        "unify.drop_cut_answers=false", "unify.actors=1", "unify.question_source_chars=4000",
-        "unify.answer_source_chars=4000", *extra])
+    return load_recipe(REPO / "configs/local.yaml", [*ENGINE_SETTINGS, *extra])
 
 
 def test_unify_on_the_vllm_engine_processor(ray_local, tmp_path):
     texts = medquad_texts(4)
-    too_long = "Blood pressure readings: " + " ".join(str(9000 + i) for i in range(900))  # > 512 tokens: refused
-    curated = make_curated(tmp_path / "curated", {"u0": texts[:2], "u1": [texts[2], too_long, texts[3]]})
+    curated = make_curated(tmp_path / "curated", {"u0": texts[:2], "u1": [texts[2], TOO_LONG, texts[3]]})
     out = tmp_path / "unify"
     stats = run_unify(engine_recipe("unify.max_segments=4"), curated, out).stats
 
