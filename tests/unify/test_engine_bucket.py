@@ -28,7 +28,7 @@ from huatuo_ray.unify.pipeline import run_unify
 from tests.test_object_storage import rows
 from tests.unify.helpers import ENGINE_SETTINGS, REPO, TOO_LONG, make_curated, medquad_texts
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # about 2 min each (the CPU engine starts per round): out of the default run
 
 SETTINGS = (*ENGINE_SETTINGS, "unify.max_segments=null")
 
