@@ -21,7 +21,6 @@ from huatuo_ray.curate.density.encoding import (
     SEP,
     TOKEN,
     char_units_many,
-    tokens,
     utf16_pairs,
 )
 from huatuo_ray.curate.density.scores import EMPTY, BatchStats, DensityScore, mean_per_text
@@ -55,25 +54,25 @@ class LanguageIndex:
         self.weights = np.asarray(weights, dtype=np.float64)
         if self.terms:
             self.automaton.make_automaton()
-        # word mode, batches: token -> id (0: no word of the index), and per id its 2-character code as a number
-        # (0, the filler, for a word that is in no term) and its token value (see ``attach_token_values``)
-        self.word_ids: dict[str, int] = {tok: (ord(c[0]) << 8) | ord(c[1]) for tok, c in self.vocab.items()}
-        self.codes = np.arange(len(self.word_ids) + 1, dtype=np.uint16)
-        self.token_values: np.ndarray | None = None
+        self.token_values: np.ndarray | None = None  # word mode: a value per word code (attach_token_values)
 
-    def attach_token_values(self, values: dict[str, float]) -> None:
-        """Word mode: give every token a value (0 for the others) whose mean per text ``stats_many`` returns as
-        ``token_mean``, from the same tokenization as the density (the science check's word ratios)."""
+    def attach_token_values(self, values: dict[str, float]) -> bool:
+        """Word mode: give tokens a value (0 for the others) whose mean per text ``stats_many`` returns as
+        ``token_mean``, read off the automaton's own input (the science check's word ratios). Words of ``values``
+        outside the lexicon get codes of their own, which no term contains, so every match stays the same.
+        False (nothing attached) when those codes would not fit in the 65535 a unit can hold."""
         if self.mode != "word":
             raise ValueError(f"{self.language}: token values need a word-mode index")
-        for tok in values:
-            if tok not in self.word_ids:
-                self.word_ids[tok] = len(self.word_ids) + 1
-        self.codes = np.concatenate([self.codes[:len(self.vocab) + 1],
-                                     np.zeros(len(self.word_ids) - len(self.vocab), dtype=np.uint16)])
-        self.token_values = np.zeros(len(self.word_ids) + 1, dtype=np.float64)
+        new = [tok for tok in values if tok not in self.vocab]
+        if len(self.vocab) + len(new) >= 0x10000:
+            return False
+        for n, tok in enumerate(new, len(self.vocab) + 1):
+            self.vocab[tok] = chr(n >> 8) + chr(n & 0xFF)
+        self.token_values = np.zeros(len(self.vocab) + 1, dtype=np.float64)
         for tok, v in values.items():
-            self.token_values[self.word_ids[tok]] = v
+            c = self.vocab[tok]
+            self.token_values[(ord(c[0]) << 8) | ord(c[1])] = v
+        return True
 
     def _key(self, term: str) -> str:
         if self.mode == "char":
@@ -99,26 +98,13 @@ class LanguageIndex:
 
     def units_many(self, texts: list[str]) -> tuple[str, np.ndarray]:
         """``units`` of every text joined by ``SEP``, and each text's length in units (int64 array)."""
-        if self.mode == "word":
-            big, lens, _ = self.word_units_many(texts)
-            return big, lens
-        if texts:
+        if self.mode == "char" and texts:
             batch = char_units_many(texts)
             if batch is not None:
                 return batch
         us = list(map(self.units, texts))
         lens = np.fromiter(map(len, us), dtype=np.int64, count=len(us)) >> 1
         return SEP.join(us), lens
-
-    def word_units_many(self, texts: list[str]) -> tuple[str, np.ndarray, np.ndarray]:
-        """Word mode ``units_many`` from one tokenization of the batch: the joined units, each text's number of
-        tokens, and the id of every token (texts back to back)."""
-        toks = list(map(tokens, texts))
-        lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
-        ids = np.fromiter(map(self.word_ids.get, chain.from_iterable(toks), repeat(0)), dtype=np.int64,
-                          count=int(lens.sum()))
-        codes = np.insert(self.codes[ids], np.cumsum(lens)[:-1], 0)  # SEP (code 0) between texts
-        return codes.astype(">u2").tobytes().decode("latin-1"), lens, ids
 
     def hits(self, units: str) -> list[tuple[int, int, int]]:
         """(start, end, term_id) of every match, in units (characters or tokens), sorted by (start, -end)."""
@@ -155,13 +141,12 @@ class LanguageIndex:
     def stats_many(self, texts: list[str]) -> BatchStats:
         """``score_units(units(t))`` of every text as arrays, with one automaton pass over all texts and numpy."""
         n = len(texts)
+        big, ulens = self.units_many(texts)
         token_mean = None
-        if self.mode == "word":
-            big, ulens, ids = self.word_units_many(texts)
-            if self.token_values is not None:
-                token_mean = mean_per_text(self.token_values[ids], ulens)
-        else:
-            big, ulens = self.units_many(texts)
+        if self.token_values is not None:  # each token's code, the separators between texts left out
+            codes = np.frombuffer(big.encode("latin-1"), dtype=">u2")
+            seps = np.cumsum(ulens[:-1] + 1) - 1
+            token_mean = mean_per_text(np.delete(self.token_values[codes], seps), ulens)
         none = BatchStats.zeros(n, ulens, token_mean)
         if not self.terms or n == 0:
             return none
