@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import openai
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -91,6 +90,7 @@ def sampling_params(sampling: SamplingConfig | dict[str, Any], attempt: int = 0)
 
 
 def _retryable(exc: BaseException) -> bool:
+    import openai  # loaded on first use: importing it takes about half a second
     if isinstance(exc, (openai.APIConnectionError, MalformedResponse, openai.APIResponseValidationError, ValueError)):
         return True  # APITimeoutError is an APIConnectionError; JSON decode errors are ValueErrors
     if isinstance(exc, openai.APIStatusError):
@@ -99,6 +99,7 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
+    import openai
     if isinstance(exc, ContextOverflow):
         return CONTEXT_REASON
     if isinstance(exc, openai.APITimeoutError):
@@ -144,6 +145,8 @@ class ChatClient:
         self.identity = identity or endpoint_identity(cfg, self.model)  # what keys the cache
         if api_key is None:  # the caller (e.g. the driver, for Ray actors) may have read it already
             api_key = read_api_key(cfg)
+        import openai
+
         self._client = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=api_key or "EMPTY", max_retries=0,
                                           timeout=cfg.timeout_s)
         self._sem = asyncio.Semaphore(cfg.concurrency)
@@ -193,6 +196,7 @@ class ChatClient:
         raise AssertionError("unreachable")
 
     async def _once(self, messages: Messages, body: dict[str, Any], attempts: int) -> LLMResult:
+        import openai
         await self._rate.wait()
         async with self._sem:
             self.stats["sent"] += 1
