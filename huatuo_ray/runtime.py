@@ -42,12 +42,15 @@ def init_ray(cfg: RayConfig) -> str:
     return "local"
 
 
-def start_data_coordinator() -> None:
-    """Start Ray Data's autoscaling coordinator now, while the driver still plans, instead of when the first
-    dataset starts executing: until that actor answers, Ray Data (2.60) sees no cluster resources and runs one task
-    at a time, which leaves cores idle through the first tasks. Best effort: nothing happens if Ray Data moved it."""
+def start_data_actors() -> None:
+    """Start Ray Data's autoscaling coordinator and stats actor now, while the driver still plans, instead of when
+    the first dataset starts executing: each is a process that imports Ray Data (about 1.5 CPU s), and until the
+    coordinator answers, Ray Data (2.60) sees no cluster resources and runs one task at a time. Best effort:
+    nothing happens if Ray Data moved them (the names are internal)."""
     try:
         from ray.data._internal.cluster_autoscaler import get_or_create_autoscaling_coordinator
-    except ImportError:  # a Ray Data without it (the name is internal)
+        from ray.data._internal.stats import get_or_create_stats_actor
+    except ImportError:
         return
     get_or_create_autoscaling_coordinator()
+    get_or_create_stats_actor()

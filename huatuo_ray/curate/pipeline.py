@@ -43,7 +43,7 @@ from huatuo_ray.io.readers import read_parts
 from huatuo_ray.io.units import WorkUnit, plan_units
 from huatuo_ray.ledger import Ledger, reason_key
 from huatuo_ray.recipe import SFT_TYPE, Recipe
-from huatuo_ray.runtime import start_data_coordinator
+from huatuo_ray.runtime import start_data_actors
 
 log = logging.getLogger(__name__)
 STEP = "curate"  # this step's name in the run (its metrics' tag)
@@ -413,7 +413,7 @@ def _run_units(recipe: Recipe, run_stages: list[str], pending: list[WorkUnit], o
     recipe_json = recipe.model_dump_json()
     curate = recipe.curate
     curate_json = curate.model_dump_json()
-    start_data_coordinator()  # starts while the stages' shared state is built below
+    start_data_actors()  # they start while the stages' shared state is built below
     states = share_stage_states(run_stages, curate)
     ds = ray.data.from_items([{"unit": json.dumps(u.to_dict())} for u in pending], override_num_blocks=len(pending))
     for u in pending:  # a unit retried now has no reason to fail yet
