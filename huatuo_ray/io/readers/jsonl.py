@@ -75,7 +75,7 @@ class JsonlReader(RecordReader):
         if pos == 0 and raw.startswith(BOM):  # a UTF-8 byte order mark opens the file, not the record
             raw = raw[len(BOM):]
         self._bytes += len(line)
-        if not raw.strip():
+        if not raw or raw.isspace():  # (bytes.isspace: the ASCII whitespace bytes.strip strips)
             self.result.blank_lines += 1
             return
         rid = self._id(pos)

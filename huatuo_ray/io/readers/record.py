@@ -94,7 +94,7 @@ class RecordReader:
         if (not unicode_checked and _SURROGATE.search(text)) or _SURROGATE.search(rid):
             self.quarantine(rid, "text contains invalid Unicode (unpaired surrogate)", text)
             return
-        if not text.strip():
+        if not text or text.isspace():
             self.quarantine(rid, "empty text", _short(obj))
             return
         language = self.source.language
@@ -108,7 +108,7 @@ class RecordReader:
             "language": language,
             "path": self.unit.relpath,
         }
-        rest = {k: v for k, v in obj.items() if k not in self._not_meta}
+        rest = None if obj.keys() <= self._not_meta else {k: v for k, v in obj.items() if k not in self._not_meta}
         doc["meta"] = json.dumps(rest, ensure_ascii=True, default=str) if rest else ""
         if "conversations" in obj:
             bad = _not_json(obj["conversations"])
@@ -153,6 +153,8 @@ class RecordReader:
 
     def _text_of(self, obj: dict) -> tuple[str, str | None]:
         fields = self._text_fields()
+        if len(fields) == 1 and type(v := obj.get(fields[0])) is str:  # the usual record: one text field, a str
+            return v, None
         present = [f for f in fields if f in obj]
         if not present:
             if "conversations" in obj:
