@@ -173,3 +173,19 @@ def test_science_check_of_a_character_language(tmp_path):
     verdicts = stage.judge(docs)
     assert docs[0]["density_science"] == 1.5 and docs[1]["density_science"] == 0.0
     assert verdicts[0].counter == "density_science" and verdicts[1].keep
+
+
+def test_science_words_in_the_automaton_input_change_no_density():
+    """Science-only words get word codes of their own in the English automaton input: no term holds them, so every
+    density, match and term count is what the scorer without the science model gives."""
+    from huatuo_ray.curate.density.scorer import DensityScorer
+
+    lexicon = {"en": {"heart failure": 1.0, "soil": 0.5, "kidney disease": 0.8, "failure": 0.3}}
+    model = ScienceModel({"catalysts": 3.0, "nanosheets": 2.0, "heart": -1.0, "wastewater": 1.5})
+    plain, with_science = DensityScorer(lexicon), DensityScorer(lexicon, science={"en": model})
+    texts = [CHEMISTRY, CLINICAL, "heart failure in soil catalysts heart failure", "", "catalysts nanosheets",
+             "Kidney disease; heart failure! " * 40]
+    a, b = plain.stats_many(texts, ["en"] * len(texts)), with_science.stats_many(texts, ["en"] * len(texts))
+    for field in ("covered", "n_matches", "n_terms", "total"):
+        assert getattr(a, field).tolist() == getattr(b, field).tolist(), field
+    assert a.token_mean is None and b.token_mean.tolist() == [model.score(t) for t in texts]
