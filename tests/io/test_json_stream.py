@@ -163,7 +163,7 @@ class _JsonText:
 
 def reference(reader: WholeFile) -> ReadResult:
     reader._read_json_document()
-    return reader.result
+    return reader._take()  # the part as the readers hand it on (languages detected)
 
 
 def _unit(path, fmt="auto"):

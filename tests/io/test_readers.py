@@ -9,7 +9,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from huatuo_ray.io.language import detect_language
+from huatuo_ray.io.language import detect_language, detect_languages
 from huatuo_ray.io.readers import read_unit
 from huatuo_ray.io.units import plan_units
 from huatuo_ray.recipe import SourceConfig
@@ -157,6 +157,20 @@ def test_detect_language():
     assert detect_language("Hypertension patients should eat less salt.") == "en"
     assert detect_language("服用 aspirin 100 mg 每日一次") == "zh"
     assert detect_language("12345 !!!") == "und"
+
+
+_EDGES = [0x33FF, 0x3400, 0x4DBF, 0x4DC0, 0x4DFF, 0x4E00, 0x9FFF, 0xA000, 0xF8FF, 0xF900, 0xFAFF, 0xFB00,
+          0x40, 0x41, 0x5A, 0x5B, 0x60, 0x61, 0x7A, 0x7B, 0xFF21, 0x212A, 0x1F600, 0x20000, 0xD800, 0xDFFF, 0x0, 0x20]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from([chr(c) for c in _EDGES]) | st.characters(), max_size=60)
+                | st.builds(lambda c, n: c * n, st.sampled_from(["a", "高", "é", "1"]), st.integers(1990, 2010)),
+                max_size=12))
+def test_detect_languages_is_detect_language_of_each(texts):
+    """The batch form the readers use gives each text what the one-text form gives (Han ranges' edges, letters,
+    lone surrogates, characters beyond the BMP, samples cut at 2,000 characters)."""
+    assert detect_languages(texts) == [detect_language(t) for t in texts]
 
 
 def test_missing_input_is_clear(tmp_path):

@@ -32,7 +32,7 @@ def reference(reader: _Reader, blocks: bool) -> ReadResult:
             self.quarantine(rid, f"{damage}; the text is incomplete", raw)
         else:
             self._text_record(raw, rid)
-        return self.result
+        return self._take()  # the part as the readers hand it on (languages detected)
     pos, pieces = 0, []
     for chunk in re.split(rb"((?:\r?\n[ \t]*){2,})", raw):
         if chunk.strip() and not re.fullmatch(rb"(?:\r?\n[ \t]*){2,}", chunk):
@@ -44,7 +44,7 @@ def reference(reader: _Reader, blocks: bool) -> ReadResult:
     if damage:
         at = cut[0] if cut else pos
         self._damaged(self._id(at), f"{damage}; the blocks from byte {at} on are lost", cut[1] if cut else None)
-    return self.result
+    return self._take()
 
 
 def both(path, fmt, cap, excerpt, part_bytes=0):

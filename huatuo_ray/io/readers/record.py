@@ -9,7 +9,7 @@ from typing import Any
 
 from huatuo_ray.io import readers  # the package's settings, read when used (tests set CHUNK)
 from huatuo_ray.io.compressed import DAMAGE, Stream, is_io_error
-from huatuo_ray.io.language import detect_language
+from huatuo_ray.io.language import detect_languages
 from huatuo_ray.io.units import WorkUnit
 from huatuo_ray.recipe import SourceConfig
 
@@ -52,6 +52,9 @@ class RecordReader:
         """The current part; the next one starts empty."""
         part, self.result, self._bytes = self.result, ReadResult(), 0
         self._parts += 1
+        if self.source.language == "detect" and part.docs:  # the part's languages at once (record() left None)
+            for doc, language in zip(part.docs, detect_languages([d["text"] for d in part.docs])):
+                doc["language"] = language
         return part
 
     # -- outcomes -------------------------------------------------------------------------------
@@ -99,7 +102,7 @@ class RecordReader:
             return
         language = self.source.language
         if language == "detect":
-            language = detect_language(text)
+            language = None  # detected for the whole part when it is taken (_take)
         doc = {
             "id": rid,
             "text": text,
