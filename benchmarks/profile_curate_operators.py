@@ -18,14 +18,18 @@ import time
 from pathlib import Path
 import numpy as np
 from huatuo_ray.recipe import Recipe, SourceConfig
-from huatuo_ray.curate import pipeline as P
+from huatuo_ray.curate import pipeline
+try:  # the operators have a module of their own since 2cfc508's successor; before, they were in the pipeline's
+    from huatuo_ray.curate import operators as P
+except ImportError:
+    P = pipeline
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.readers import read_unit
 def main() -> None:
     inp = sys.argv[1]; nunits = int(sys.argv[2])
     recipe = Recipe(sources=[SourceConfig(name="input", path=inp, type="web", language="detect")])
     recipe = recipe.model_copy(update={"curate": recipe.curate.model_copy(update={"stages": ["density", "segment"]})})
-    units = P.plan_curation(recipe)[:nunits + 1]
+    units = pipeline.plan_curation(recipe)[:nunits + 1]
     rj = recipe.model_dump_json(); cj = recipe.curate.model_dump_json()
     out = Path(tempfile.mkdtemp()); OutputDir(out).open([u.unit_id for u in units])
     clock = time.process_time

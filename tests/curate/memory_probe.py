@@ -20,7 +20,7 @@ import psutil
 import numpy as np
 
 from huatuo_ray.curate.parts import PartTracker, commit
-from huatuo_ray.curate.pipeline import apply_stage, read_units, write_units
+from huatuo_ray.curate.operators import apply_stage, read_units, write_units
 from huatuo_ray.io.output import OutputDir
 from huatuo_ray.io.units import plan_units
 from huatuo_ray.recipe import Recipe, SourceConfig
