@@ -51,6 +51,7 @@ def frame(out: Path, kind: str) -> pd.DataFrame:
     return df.sort_values("id").reset_index(drop=True)
 
 
+@pytest.mark.heavy  # a kill -9 of the driver during dedup, then a rerun (about 2 min); resume itself is in test_dedup.py
 def test_kill_driver_during_dedup_then_rerun(corpus, tmp_path):
     reference = tmp_path / "ref"
     run_to_end(command(corpus, reference))

@@ -76,6 +76,7 @@ def test_faults_are_recorded_per_row_and_the_rerun_finishes_the_rest(ray_local, 
     assert ("u1-doc1#0" in kept_ids) != any(r["id"] == "u1-doc1#0" and r["reason"] for r in dropped)
 
 
+@pytest.mark.heavy  # the LLM server killed mid-run and restarted (about 2 min); reruns after faults are in the default run
 def test_server_killed_mid_run_then_restarted(ray_local, llm_server, proxy, tmp_path):
     curated, out = curated_input(tmp_path), tmp_path / "unify"
     recipe = small_recipe(proxy.base_url, "llm.endpoint.timeout_s=30")
