@@ -40,16 +40,17 @@ def detect_languages(texts: list[str]) -> list[str]:
     """``[detect_language(t) for t in texts]``, the non-ASCII samples counted together with numpy (the regex
     count of Han characters is most of a Chinese text's cost)."""
     out = [""] * len(texts)
-    wide: list[int] = []  # texts whose sample is not ASCII
+    wide: list[int] = []  # texts whose sample is not ASCII, and their samples
+    samples: list[str] = []
     for i, text in enumerate(texts):
         sample = text[:_SAMPLE]
         if sample.isascii():
             out[i] = "en" if _A_LETTER.search(sample) else "und"  # no Han: any letter makes it English
         else:
             wide.append(i)
+            samples.append(sample)
     if not wide:
         return out
-    samples = [texts[i][:_SAMPLE] for i in wide]
     points = np.frombuffer("".join(samples).encode("utf-32-le", "surrogatepass"), dtype="<u4")
     latin = ((points | 0x20) - 0x61) < 26  # A-Z, a-z (unsigned: below 0x61 wraps round)
     han = np.zeros(len(points), dtype=bool)

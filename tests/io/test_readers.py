@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from huatuo_ray.io.language import detect_language, detect_languages
-from huatuo_ray.io.readers import read_unit
+from huatuo_ray.io.readers import read_parts, read_unit
 from huatuo_ray.io.units import plan_units
 from huatuo_ray.recipe import SourceConfig
 
@@ -171,6 +171,22 @@ def test_detect_languages_is_detect_language_of_each(texts):
     """The batch form the readers use gives each text what the one-text form gives (Han ranges' edges, letters,
     lone surrogates, characters beyond the BMP, samples cut at 2,000 characters)."""
     assert detect_languages(texts) == [detect_language(t) for t in texts]
+
+
+def test_detected_languages_reach_every_document_of_every_part(tmp_path):
+    texts = ["高血压患者应该低盐饮食。", "Hypertension patients should eat less salt.", "12345 !!!", "服用 aspirin 每日",
+             "café au lait"] * 3
+    p = tmp_path / "mixed.jsonl"
+    p.write_text("".join(json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts)),
+                 encoding="utf-8")
+    source = src(p, language="detect")
+    (unit,) = plan_units([source], 1 << 30, 100)
+    parts = list(read_parts(unit, source, max_record_bytes=1000, excerpt_chars=50, part_bytes=100))
+    assert len(parts) > 1
+    docs = [d for part in parts for d in part.docs]
+    assert [d["text"] for d in docs] == texts
+    assert [d["language"] for d in docs] == [detect_language(t) for t in texts]
+    assert {d["language"] for d in docs} == {"zh", "en", "und"}
 
 
 def test_missing_input_is_clear(tmp_path):
