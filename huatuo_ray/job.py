@@ -65,6 +65,9 @@ class Context:
     echo: Callable[[str], None] = print
     llm_cache: Path | None = None  # the request cache of a step that calls an LLM
     remote_output: Any = None  # a staged step (see Step.staged): its output in the object store (an ObjectPath)
+    staging: Any = None  # a staged step: the Staging (huatuo_ray.io.staging) of its local copies
+    # a staged step: upstream step name -> (its output's URI, what its local copy skips) for each input in a bucket
+    remote_inputs: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def counts(kept: int, dropped: int = 0, quarantined: int = 0, out: int | None = None,

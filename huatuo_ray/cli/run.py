@@ -77,7 +77,7 @@ def remote_report(root, staging_dir: str | None = None):
         if any(p in skip or p.startswith(("checkpoint_", ".")) for p in parts) or rel.name == REPORT_FILE:
             return False
         return (rel.suffix in (".json", ".png", ".svg") or "dropped" in parts
-                or rel.name in ("metrics.jsonl", "events.jsonl"))
+                or rel.name == "metrics.jsonl" or (rel.parent.name == "events" and rel.suffix == ".jsonl"))
 
     staging = staging_root(staging_dir)
     staging.mkdir(parents=True, exist_ok=True)

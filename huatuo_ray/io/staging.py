@@ -147,6 +147,27 @@ class Staging:
         (local / STAGED).write_text(json.dumps({"uri": remote.uri, "run": run}), encoding="utf-8")
         return local
 
+    def pull_files(self, remote: ObjectPath, local: Path, tops: Iterable[str], fresh: Iterable[str] = ()) -> int:
+        """Bring into the step's local copy what others uploaded to its output while it ran (the training workers
+        on other nodes): under each folder of ``tops``, every object the copy lacks or holds at another size (under
+        a folder of ``fresh``: every object), and local files the bucket does not have go. The files count as
+        pulled (the push does not upload them again). Returns the objects copied."""
+        fresh, n = set(fresh), 0
+        for top in tops:
+            objects = {obj.relative_to(remote).as_posix(): (obj, size) for obj, size in (remote / top).files()}
+            for rel, (obj, size) in objects.items():
+                dest = local / rel
+                if top in fresh or not dest.is_file() or dest.stat().st_size != size:
+                    self._download(obj, dest)
+                    n += 1
+                else:
+                    st = dest.stat()
+                    self._pulled[dest] = (st.st_size, st.st_mtime_ns)
+            for path in [p for p in (local / top).rglob("*") if p.is_file()] if (local / top).is_dir() else []:
+                if path.relative_to(local).as_posix() not in objects:
+                    path.unlink()
+        return n
+
     # -- pushing ----------------------------------------------------------------------------------
     def push(self, local: Path, remote: ObjectPath, skip: Iterable[str] = (), on_upload=None) -> int:
         """Upload the step's new or changed files, markers last; delete the objects whose file the step removed.

@@ -194,7 +194,8 @@ class Runner:
             self.echo(f"[{step.name}] staging {p} -> {staging.local(p)}")
             staging.pull_input(p, self._stage_skip(u))
         inputs = {u: staging.local(p) if is_remote(p) else p for u, p in ctx.inputs.items()}
-        return staging, replace(ctx, inputs=inputs)
+        return staging, replace(ctx, inputs=inputs, staging=staging,
+                                remote_inputs={u: (p.uri, self._stage_skip(u)) for u, p in remote_inputs.items()})
 
     def _stage_skip(self, name: str) -> tuple[str, ...]:
         try:

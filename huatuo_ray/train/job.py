@@ -14,6 +14,7 @@ from huatuo_ray.job import Ask, Context, Plan, Step, counts
 from huatuo_ray.recipe import Recipe
 from huatuo_ray.train.isolation import for_recipe
 from huatuo_ray.train.loop import INIT_MODEL
+from huatuo_ray.train.node_files import LOGS, RUN_FILES, RemoteRun
 from huatuo_ray.train.trainer import check_pack, learning_settings, run_training
 
 
@@ -95,11 +96,16 @@ class TrainStep(Step):
         reader = plan.detail
         update = {"packed": str(ctx.inputs["pack"]), "output": str(ctx.output.parent), "run_name": ctx.output.name}
         if ctx.remote_output is not None and not ctx.recipe.train.checkpoint_storage:
-            # staged: the logs and model are written here and pushed; the checkpoints go straight to the bucket,
-            # into the step's output there, as they go into the step's output on disk
+            # staged: the workers write the logs and model into their node's copy and upload them; the checkpoints
+            # go straight to the bucket, into the step's output there, as they go into the step's output on disk
             update["checkpoint_storage"] = str(ctx.remote_output.parent)
         cfg = ctx.recipe.train.model_copy(update=update)
-        s = run_training(cfg).summary
+        remote = _remote_run(ctx)
+        after_fit = None
+        if remote is not None and remote.run:  # what the workers uploaded, into this copy (then pushed as pulled)
+            def after_fit():
+                return ctx.staging.pull_files(ctx.remote_output, ctx.output, RUN_FILES, fresh=(LOGS,))
+        s = run_training(cfg, remote=remote, after_fit=after_fit).summary
         s["base_model"] = cfg.model.path or str(ctx.output / INIT_MODEL)  # what evaluation compares the model with
         left = reader.num_steps - s["steps"]
         s["counts"] = counts(s["steps"], left, dropped_by_reason={"beyond train.max_steps": left} if left else {},
@@ -110,6 +116,16 @@ class TrainStep(Step):
         loss = (f", loss {stats['first_loss']:.3f} -> {stats['last_loss']:.3f}" if stats.get("first_loss") is not None
                 else "")
         return f"{stats['steps']:,} steps trained{loss}; model: {stats.get('model') or '-'}"
+
+
+def _remote_run(ctx: Context) -> RemoteRun | None:
+    """Where the pack and the run directory are in a bucket, for the workers (None: both on a disk)."""
+    pack = ctx.remote_inputs.get("pack")
+    run = str(ctx.remote_output) if ctx.remote_output is not None else None
+    if pack is None and run is None:
+        return None
+    return RemoteRun(staging_dir=ctx.recipe.run.staging_dir, pack=pack[0] if pack else None,
+                     pack_skip=tuple(pack[1]) if pack else (), run=run)
 
 
 def _params(n: float) -> str:

@@ -118,10 +118,16 @@ def train_func(config: dict[str, Any]) -> None:
 
     from huatuo_ray.train.export import export_model
     from huatuo_ray.train.metrics import RunLog
+    from huatuo_ray.train.node_files import RemoteRun, RunFiles, node_pack
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    run_dir = Path(config["run_dir"])
+    remote = RemoteRun.from_dict(config.get("remote"))  # a pack or run directory in a bucket (maybe another node)
+    if remote is not None and remote.pack:
+        cfg = cfg.model_copy(update={"packed": node_pack(remote)})
+    files = RunFiles(config["run_dir"], rank, remote)
+    files.take()
+    run_dir = files.dir
     factory: Callable = config.get("reader_factory") or default_reader_factory
     engine, data, total, flops_token, iso = make_engine(cfg, factory(cfg.packed), rank, world, config["vocab_size"])
 
@@ -146,6 +152,9 @@ def train_func(config: dict[str, Any]) -> None:
         log.event("start", next_step=0, records_discarded=removed, sample_isolation=iso.as_dict())
         if cfg.export and not cfg.model.path:  # trained from a random start: keep that start, the base to compare with
             export_model(engine, cfg, run_dir / INIT_MODEL, rank)
+            if rank == 0:
+                files.put_tree(INIT_MODEL)
+    files.put()  # the rolled-back logs, the event and the worker record
 
     step_time_sum, step_count = 0.0, 0
     for step in range(start, total):
@@ -161,15 +170,19 @@ def train_func(config: dict[str, Any]) -> None:
                               ("mfu", "huatuo_train_mfu")):
                 run_metrics.set_gauge(name, metrics.get(key))
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
+            files.put()  # the logs up to the checkpoint are in place before it is
             _save_and_report(engine, metrics, step + 1, rank)
         elif (step + 1) % cfg.report_every == 0:
             ray.train.report(metrics)
 
     if cfg.export:
         export_model(engine, cfg, run_dir / "model", rank)
+        if rank == 0:
+            files.put_tree("model")
     if rank == 0:
         log.event("finished", steps=total, steps_this_attempt=step_count,
                   mean_step_seconds=step_time_sum / step_count if step_count else None)
+    files.put()
     dist.barrier()
 
 

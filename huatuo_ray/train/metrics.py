@@ -1,8 +1,11 @@
-"""The run directory's logs: per-step metrics, consumed sequences per rank, restart events, the loss plot.
+"""The run directory's logs: per-step metrics, consumed sequences per rank, restart events per rank, the loss plot.
+
+Every file has one writer (metrics.jsonl: rank 0; ``consumed/``, ``events/`` and ``workers/``: the rank they are
+named after), so each rank can keep its own files on its own node and upload them (:mod:`huatuo_ray.train.node_files`).
 
 All logs describe the lineage of the current model: when a run resumes from the checkpoint taken before
 step s, lines for steps >= s (work lost with the failed attempt) are removed and the restore is recorded in
-events.jsonl, so ``consumed/`` lists exactly the sequences whose gradients are in the model.
+``events/``, so ``consumed/`` lists exactly the sequences whose gradients are in the model.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ class RunLog:
         self.rank = rank
         (self.dir / "consumed").mkdir(parents=True, exist_ok=True)
         self.consumed_path = self.dir / "consumed" / f"rank{rank:05d}.jsonl"
+        (self.dir / "events").mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.dir / "metrics.jsonl"
-        self.events_path = self.dir / "events.jsonl"
+        self.events_path = events_path(run_dir, rank)
 
     def roll_back(self, next_step: int) -> int:
         """Drop records of steps >= next_step (not in the restored model). Rank 0 also trims metrics."""
@@ -98,6 +102,16 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def events_path(run_dir: str | Path, rank: int) -> Path:
+    return log_dir(run_dir) / "events" / f"rank{rank:05d}.jsonl"
+
+
+def read_events(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The events of every rank, in time order (a line cut by a kill is skipped)."""
+    rows = [rec for f in sorted((log_dir(run_dir) / "events").glob("rank*.jsonl")) for rec in read_jsonl(f)]
+    return sorted(rows, key=lambda r: (r.get("time", 0.0), r.get("rank", 0)))
+
+
 def consumed_sequence(run_dir: str | Path) -> list[tuple[int, int, tuple[str, ...]]]:
     """(step, global sequence index, sample ids) of every consumed sequence, all ranks, in stream order."""
     rows = []
@@ -108,10 +122,10 @@ def consumed_sequence(run_dir: str | Path) -> list[tuple[int, int, tuple[str, ..
 
 
 def repair_logs(run_dir: str | Path) -> int:
-    """Drop the lines a kill cut from the run's shared logs (events, metrics); call it while no worker writes
+    """Drop the lines a kill cut from the run's logs of events and metrics; call it while no worker writes
     (before and after a submission). Returns the lines dropped."""
     dropped = 0
-    for path in (log_dir(run_dir) / "events.jsonl", log_dir(run_dir) / "metrics.jsonl"):
+    for path in (*sorted((log_dir(run_dir) / "events").glob("rank*.jsonl")), log_dir(run_dir) / "metrics.jsonl"):
         if not path.exists():
             continue
         lines = path.read_bytes().decode("utf-8", "replace").splitlines()
@@ -133,7 +147,7 @@ def log_summary(run_dir: str | Path) -> dict[str, Any]:
     """What the end of a run reports from its logs (a line cut by a kill does not count); writes loss.png."""
     logs = log_dir(run_dir)
     metrics = [m for m in read_jsonl(logs / "metrics.jsonl") if "step" in m and "loss" in m]
-    events = read_jsonl(logs / "events.jsonl")
+    events = read_events(run_dir)
     plot = plot_loss(metrics, logs / "loss.png")
     return {"steps": len(metrics), "first_loss": metrics[0]["loss"] if metrics else None,
             "last_loss": metrics[-1]["loss"] if metrics else None,

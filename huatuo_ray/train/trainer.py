@@ -10,13 +10,17 @@ from the latest checkpoint, up to ``max_failures`` times.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from huatuo_ray.errors import SetupError
 from huatuo_ray.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from huatuo_ray.train.node_files import RemoteRun
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +66,13 @@ def checkpoint_storage(cfg: TrainConfig, output: Path) -> dict[str, Any]:
     return {"storage_path": str(where)}
 
 
-def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> TrainResult:
-    """Train (or resume) the run ``cfg.output / cfg.run_name`` on the connected Ray cluster."""
+def run_training(cfg: TrainConfig, reader_factory: Callable | None = None, remote: "RemoteRun | None" = None,
+                 after_fit: Callable[[], Any] | None = None) -> TrainResult:
+    """Train (or resume) the run ``cfg.output / cfg.run_name`` on the connected Ray cluster.
+
+    ``remote``: the pack and / or the run directory are in a bucket, ``cfg`` names the driver's local copies; each
+    worker uses its own node's (:mod:`huatuo_ray.train.node_files`). ``after_fit`` brings what the workers uploaded
+    into the driver's copy before the summary is read from it."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -97,13 +106,17 @@ def run_training(cfg: TrainConfig, reader_factory: Callable | None = None) -> Tr
     trainer = TorchTrainer(
         train_func,
         train_loop_config={"train": cfg.model_dump(mode="json"), "run_dir": str(run_dir), "vocab_size": vocab_size,
-                           "reader_factory": reader_factory},
+                           "reader_factory": reader_factory, "remote": remote.to_dict() if remote else None},
         torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
         scaling_config=scaling, run_config=run_config)
     repair_logs(run_dir)  # lines a kill cut from the shared logs (no worker runs now)
+    if remote is not None and remote.run:
+        shutil.rmtree(run_dir / "model", ignore_errors=True)  # exported again (rank 0 uploads it), maybe elsewhere
     t0 = time.time()
     result = trainer.fit()
     seconds = time.time() - t0
+    if after_fit is not None:
+        after_fit()
     repair_logs(run_dir)
 
     summary = {

@@ -15,7 +15,7 @@ import yaml
 
 from huatuo_ray.io.storage import location
 from huatuo_ray.train.config import TrainConfig
-from huatuo_ray.train.metrics import consumed_sequence, log_dir, read_jsonl
+from huatuo_ray.train.metrics import consumed_sequence, log_dir, read_events, read_jsonl
 from tests.train.test_train_ray import EVERY, STEPS, expected_sequence, local_train, losses
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # 3-5 min: a reference run, a killed job and its resubmission
@@ -51,7 +51,7 @@ def test_job_killed_and_resubmitted_resumes_from_checkpoints_in_a_bucket(ray_loc
     assert not (run_dir / "stats.json").exists()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    events = read_jsonl(log_dir(run_dir) / "events.jsonl")
+    events = read_events(run_dir)
     resume = [e for e in events if e["rank"] == 0][1]
     assert resume["event"] == "resume" and resume["checkpoint"].startswith(storage.split("://", 1)[1])
     assert consumed_sequence(run_dir) == expected_sequence(demo_pack, STEPS) == consumed_sequence(reference.run_dir)

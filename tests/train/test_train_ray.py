@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from huatuo_ray.train.config import TrainConfig
-from huatuo_ray.train.metrics import consumed_sequence, log_dir, read_jsonl
+from huatuo_ray.train.metrics import consumed_sequence, log_dir, read_events, read_jsonl
 
 pytestmark = pytest.mark.slow
 STEPS, EVERY = 12, 4
@@ -62,7 +62,7 @@ def test_zero2_trains_in_stream_order_and_loss_falls(reference, demo_pack):
     assert {"loss", "lr", "grad_norm", "tokens_per_s", "real_tokens_per_s", "mfu"} <= set(m) and m["mfu"] > 0
     assert (log_dir(run_dir) / "loss.png").stat().st_size > 0
     assert not reference.summary["restores"]
-    starts = [e for e in read_jsonl(log_dir(run_dir) / "events.jsonl") if e["event"] == "start"]
+    starts = [e for e in read_events(run_dir) if e["event"] == "start"]
     assert len(starts) == 2 and {e["sample_isolation"]["mechanism"] for e in starts} == {"block_mask"}   # sdpa
     assert reference.summary["sample_isolation"] == "block_mask"
     last = json.loads((Path(reference.summary["checkpoint"]) / "huatuo_state.json").read_text())
@@ -135,7 +135,7 @@ def test_job_killed_and_resubmitted_resumes_at_the_next_step(reference, demo_pac
     assert not (run_dir / "stats.json").exists()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    events = read_jsonl(log_dir(run_dir) / "events.jsonl")
+    events = read_events(run_dir)
     assert [e["event"] for e in events if e["rank"] == 0][:2] == ["start", "resume"]
     assert consumed_sequence(run_dir) == consumed_sequence(reference.run_dir)
     assert losses(run_dir) == pytest.approx(losses(reference.run_dir), rel=1e-4)
