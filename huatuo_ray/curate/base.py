@@ -24,6 +24,7 @@ from huatuo_ray.errors import LedgerError
 
 if TYPE_CHECKING:
     from huatuo_ray.curate.config import CurateConfig
+    from huatuo_ray.io.columns import Columns
     from huatuo_ray.io.output import OutputDir
 
 
@@ -37,7 +38,7 @@ class StageOutput:
     counters: extra named counts for the ledger (e.g. ``hard_splits``), as declared in the stage's spec.
     """
 
-    kept: list[dict] = field(default_factory=list)
+    kept: list[dict] | Columns = field(default_factory=list)  # Columns: records built as columns (segment)
     dropped: list[dict] = field(default_factory=list)
     kept_inputs: int = 0
     counters: dict[str, int] = field(default_factory=dict)

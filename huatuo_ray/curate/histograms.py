@@ -6,9 +6,13 @@ per language and outcome (kept / dropped); every run also bins the lengths of it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from huatuo_ray.curate import registry
+from huatuo_ray.io.columns import Columns
 
 LENGTH_BIN = 20  # characters per bin of the kept-length histogram
 LENGTH_BINS = 100  # the last bin collects everything longer
@@ -38,9 +42,14 @@ class Histograms:
                     bins = by_lang.setdefault(d.get("language", "und"), {}).setdefault(outcome, [0] * h.bins)
                     bins[min(int(value * h.bins), h.bins - 1)] += 1
 
-    def observe_kept(self, rows: list[dict]) -> None:
-        for d in rows:
-            self.kept_chars[min(len(d["text"]) // LENGTH_BIN, LENGTH_BINS - 1)] += 1
+    def observe_kept(self, rows: "Sequence[dict] | Columns") -> None:
+        texts = rows.column("text") if isinstance(rows, Columns) else None
+        if texts is None:
+            texts = [d["text"] for d in rows]
+        if texts:
+            lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            bins = np.bincount(np.minimum(lengths // LENGTH_BIN, LENGTH_BINS - 1), minlength=LENGTH_BINS)
+            self.kept_chars = [a + int(b) for a, b in zip(self.kept_chars, bins)]
 
     def forget_kept(self, texts: list[str]) -> None:
         """Undo :meth:`observe_kept` for rows a later (global) stage dropped."""

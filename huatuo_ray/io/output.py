@@ -30,14 +30,17 @@ from huatuo_ray.io.atomic import (
     write_json_atomic,
     write_parquet_atomic,
 )
+from huatuo_ray.io.columns import Columns
 from huatuo_ray.io.storage import ObjectPath, arrow_source, location, rmtree
 
 KINDS = ("kept", "dropped", "quarantined")
 PARTS = "_parts"
 
 
-def rows_to_table(rows: list[dict]) -> pa.Table:
+def rows_to_table(rows: "list[dict] | Columns") -> pa.Table:
     """Arrow table from dicts whose keys may differ (union of keys, first-seen order, missing -> null)."""
+    if isinstance(rows, Columns):
+        return rows.to_table()
     n = len(rows[0]) if rows else 0
     if rows and len(set().union(*rows)) == n and sum(map(len, rows)) == n * len(rows):
         # the usual case: every row has the first row's keys (no row has more keys than the union of all, which is
@@ -98,8 +101,8 @@ class OutputDir:
         for kind in (*KINDS, PARTS, "plots"):
             rmtree(self.root / kind)
 
-    def write_rows(self, unit_id: str, rows: dict[str, list[dict] | pa.Table]) -> None:
-        """Write a unit's kept / dropped / quarantined rows (dicts or a Table), each file atomically (call before
+    def write_rows(self, unit_id: str, rows: "dict[str, list[dict] | Columns | pa.Table]") -> None:
+        """Write a unit's kept / dropped / quarantined rows (dicts, Columns or a Table), each file atomically (call before
         its marker); a kind without rows has no file."""
         for kind in KINDS:
             final = self.path(kind, unit_id)
@@ -112,7 +115,7 @@ class OutputDir:
     def part_path(self, kind: str, unit_id: str, part: int) -> Path:
         return self.root / PARTS / unit_id / f"{kind}-{part:05d}.parquet"
 
-    def write_part(self, unit_id: str, part: int, rows: dict[str, list[dict]]) -> None:
+    def write_part(self, unit_id: str, part: int, rows: "dict[str, list[dict] | Columns]") -> None:
         """Write part ``part`` of a unit (each kind atomically; a kind without rows has no file)."""
         for kind in KINDS:
             final, part_rows = self.part_path(kind, unit_id, part), rows.get(kind)

@@ -261,3 +261,46 @@ def test_large_conversation_and_meta_are_kept_once_on_the_first_segment(tmp_path
     d.write_rows("u", {"kept": out.kept})
     table = pq.read_table(d.path("kept", "u"), columns=["meta", "conversations"])
     assert table.column("meta").nbytes + table.column("conversations").nbytes < 4 << 20  # not size x segments
+
+
+def dict_segments(docs: list[dict], cfg: SegmentConfig) -> list[dict]:
+    """The segments as dicts, the way the stage built them before it built columns (the reference)."""
+    out = []
+    for doc in docs:
+        text = doc.get("text") if isinstance(doc.get("text"), str) else ""
+        lang = doc.get("language") if doc.get("language") in ("zh", "en") else cfg.default_language
+        windows = segment_text(text, lang, cfg)[0]
+        base = {k: v for k, v in doc.items() if k != "text"}
+        rest = {**base, **{k: "" for k in ("meta", "conversations") if base.get(k)}}
+        out += [{**(rest if k else base), "id": f"{doc.get('id')}#{k}", "doc_id": doc.get("id"), "text": text[s:e],
+                 "span_start": s, "span_end": e, "core_start": cs, "core_end": ce, "segment_index": k,
+                 "n_segments": len(windows)} for k, (s, e, cs, ce) in enumerate(windows)]
+    return out
+
+
+OPTIONAL = {"language": st.sampled_from(["zh", "en", "fr", None]), "source": st.sampled_from(["web", "book"]),
+            "meta": st.sampled_from(["", '{"url": "u"}']), "conversations": st.sampled_from(["", "[]"]),
+            "span_start": st.just(-1), "doc_id": st.just("theirs"), "score": st.floats(0, 1)}
+
+
+@st.composite
+def documents(draw):
+    keys = draw(st.lists(st.sampled_from(sorted(OPTIONAL)), unique=True))
+    doc = {"id": draw(st.sampled_from(["a", "b", None])), "text": draw(texts)}
+    doc.update({k: draw(OPTIONAL[k]) for k in keys})
+    return doc
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=st.lists(documents(), max_size=6), cfg=configs())
+def test_the_columns_hold_the_records_and_the_table_of_the_dicts(docs, cfg):
+    from huatuo_ray.io.output import rows_to_table
+
+    expected = dict_segments(docs, cfg)
+    kept = SegmentStage(cfg).process(docs).kept
+    assert len(kept) == len(expected)
+    table = rows_to_table(kept)
+    if expected:
+        assert table.equals(rows_to_table(expected))  # the same columns, order, types and values
+    # as records: the same, a field a document lacked is None
+    assert list(kept) == [{k: r.get(k) for k in table.column_names} for r in expected]
