@@ -122,7 +122,7 @@ def write_plots(hist: Histograms, folder: Path, curate: CurateConfig) -> list[st
                                             plt))
     if any(hist.kept_chars):
         fig, ax = plt.subplots(figsize=(7, 4))
-        ax.bar([i * LENGTH_BIN for i in range(LENGTH_BINS)], hist.kept_chars, width=LENGTH_BIN, align="edge")
+        ax.stairs(hist.kept_chars, [i * LENGTH_BIN for i in range(LENGTH_BINS + 1)], fill=True)  # one artist, not a bar each
         ax.set_title("kept rows by length")
         ax.set_xlabel(f"characters (last bar: >= {(LENGTH_BINS - 1) * LENGTH_BIN})")
         ax.set_ylabel("rows")
@@ -133,12 +133,12 @@ def write_plots(hist: Histograms, folder: Path, curate: CurateConfig) -> list[st
 def _plot_scores(h: HistogramSpec, by_lang: dict[str, dict[str, list[int]]], stage_cfg, path: Path, plt) -> str:
     langs = sorted(by_lang)
     fig, axes = plt.subplots(1, len(langs), figsize=(6 * len(langs), 4), squeeze=False)
-    xs = [i / h.bins for i in range(h.bins)]
+    edges = [i / h.bins for i in range(h.bins + 1)]
     for ax, lang in zip(axes[0], langs):
         for outcome, colour in (("dropped", "tab:red"), ("kept", "tab:green")):
             bins = by_lang[lang].get(outcome)
             if bins:
-                ax.bar(xs, bins, width=1 / h.bins, align="edge", alpha=0.6, color=colour, label=outcome)
+                ax.stairs(bins, edges, fill=True, alpha=0.6, color=colour, label=outcome)
         threshold = h.threshold(stage_cfg, lang)
         if threshold is not None:
             ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
