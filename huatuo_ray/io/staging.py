@@ -93,12 +93,11 @@ class Staging:
 
     # -- pulling ----------------------------------------------------------------------------------
     def _download(self, obj: ObjectPath, dest: Path) -> None:
-        with atomic_path(dest) as tmp:
-            if dest.suffix in TEXT_SUFFIXES:
+        if dest.suffix in TEXT_SUFFIXES:
+            with atomic_path(dest) as tmp:
                 tmp.write_text(self.to_local(obj.read_text(encoding="utf-8")), encoding="utf-8")
-            else:
-                with obj.open() as src, open(tmp, "wb") as out:
-                    shutil.copyfileobj(src, out, 8 << 20)
+        else:
+            download(obj, dest)
         st = dest.stat()
         self._pulled[dest] = (st.st_size, st.st_mtime_ns)
 
@@ -163,9 +162,10 @@ class Staging:
                 else:
                     st = dest.stat()
                     self._pulled[dest] = (st.st_size, st.st_mtime_ns)
-            for path in [p for p in (local / top).rglob("*") if p.is_file()] if (local / top).is_dir() else []:
-                if path.relative_to(local).as_posix() not in objects:
-                    path.unlink()
+            stray = [p for p in (local / top).rglob("*") if p.is_file()
+                     and p.relative_to(local).as_posix() not in objects]
+            for path in stray:
+                path.unlink()
         return n
 
     # -- pushing ----------------------------------------------------------------------------------
@@ -196,6 +196,12 @@ class Staging:
             if not _skipped(rel, skip) and not (local / rel).exists():
                 obj.unlink(missing_ok=True)
         return n
+
+
+def download(obj: ObjectPath, dest: Path) -> None:
+    """Copy an object to a local file, atomically (a reader never sees half of it)."""
+    with atomic_path(dest) as tmp, obj.open() as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out, 8 << 20)
 
 
 def pull_tree(remote: ObjectPath, local: Path, keep) -> Path:

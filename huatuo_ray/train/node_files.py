@@ -18,14 +18,12 @@ where the driver runs, has no GPUs), which see neither the driver's copy of the 
 from __future__ import annotations
 
 import fcntl
-import shutil
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from huatuo_ray.io.atomic import atomic_path
-from huatuo_ray.io.staging import Staging, local_dir, staging_root
+from huatuo_ray.io.staging import Staging, download, local_dir, staging_root
 from huatuo_ray.io.storage import ObjectPath, upload
 
 LOGS = "train_log"
@@ -93,8 +91,7 @@ class RunFiles:
         for rel in self.own():
             obj, dest = self.remote / rel, self.dir / rel
             if obj.exists():
-                with atomic_path(dest) as tmp, obj.open() as src, open(tmp, "wb") as out:
-                    shutil.copyfileobj(src, out, 8 << 20)
+                download(obj, dest)
             else:
                 dest.unlink(missing_ok=True)
 

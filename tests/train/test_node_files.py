@@ -48,7 +48,8 @@ def test_a_rank_uploads_its_own_files_and_takes_them_back_on_another_node(s3, tm
     assert [(on_b.dir / r).read_text() for r in on_b.own()[:2]] == [(on_a.dir / r).read_text() for r in on_a.own()[:2]]
     assert not stale.exists()
     local = RunFiles(tmp_path / "shared", 0, None)  # the run directory on a disk: nothing moves
-    local.take(), local.put()
+    local.take()
+    local.put()
     assert local.dir == tmp_path / "shared" and not (tmp_path / "shared").exists()
 
 
